@@ -1,0 +1,51 @@
+"""The ASGI application of one process: the routes its roles need, behind the middleware."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from todostream import __version__
+from todostream.api.errors import install_error_handlers
+from todostream.api.etag import ETagMiddleware
+from todostream.api.routes import health, notifications, profile, todos, transfer
+from todostream.bootstrap import Role, Runtime
+from todostream.observability.middleware import ObservabilityMiddleware
+
+DESCRIPTION = """A todo service in which every change is an event.
+
+Send `Authorization: Bearer <token>`; in the embedded default, requests without a token act as
+the local user. Writes accept `If-Match` with the ETag of the version they expect.
+"""
+
+
+def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
+    """Build the app; with `manage_runtime` its lifespan starts and stops the runtime."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if manage_runtime:
+            async with runtime:
+                yield
+        else:
+            yield
+
+    app = FastAPI(
+        title="todostream",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.include_router(health.router)
+    if Role.API in runtime.roles:
+        app.include_router(todos.router)
+        app.include_router(transfer.router)
+        app.include_router(notifications.router)
+        app.include_router(profile.router)
+    install_error_handlers(app)
+    app.add_middleware(ETagMiddleware)
+    app.add_middleware(ObservabilityMiddleware, metrics=runtime.metrics)
+    return app

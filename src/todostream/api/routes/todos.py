@@ -1,0 +1,149 @@
+"""The todo resource: the paths, fields and status codes existing clients rely on."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel
+
+from todostream.api.deps import CallerDep, IfMatch, TodoServiceDep
+from todostream.domain.deadline import Deadline, InvalidDeadline
+from todostream.domain.errors import InvalidField
+from todostream.domain.todo import Priority, Status
+from todostream.service_layer.commands import CreateTodo, ReviewTodo, UpdateTodo
+from todostream.service_layer.preconditions import etag_for
+from todostream.service_layer.todos import ListTodos, parse_todo_id
+from todostream.service_layer.views import Stats, TodoView
+
+router = APIRouter(prefix="/api", tags=["todos"])
+
+TodoId = Annotated[str, Path(alias="id", description="The todo's UUID")]
+
+
+class Deleted(BaseModel):
+    deleted: bool
+    id: str
+    decision: str | None = None
+
+
+def _tagged(response: Response, todo: TodoView) -> TodoView:
+    response.headers["ETag"] = etag_for(todo.version)
+    return todo
+
+
+def _deadline_bound(name: str, value: str | None) -> Deadline | None:
+    if value is None:
+        return None
+    try:
+        return Deadline.parse(value)
+    except InvalidDeadline as exc:
+        raise InvalidField(["query", name], str(exc)) from None
+
+
+@router.post("/todos", status_code=201, response_model=TodoView)
+async def create_todo(
+    command: CreateTodo, caller: CallerDep, service: TodoServiceDep, response: Response
+) -> TodoView:
+    """Create a todo; blocked content answers 403, flagged content is stored for review."""
+    todo = await service.create(caller, command)
+    response.headers["Location"] = f"/api/todos/{todo.id}"
+    return _tagged(response, todo)
+
+
+@router.get("/todos", response_model=list[TodoView])
+async def list_todos(
+    request: Request,
+    response: Response,
+    caller: CallerDep,
+    service: TodoServiceDep,
+    category: str | None = None,
+    status: Status | None = None,
+    priority: Priority | None = None,
+    tag: str | None = None,
+    search: Annotated[str | None, Query(max_length=200)] = None,
+    deadline_before: Annotated[
+        str | None, Query(description="A date or a zoned date-time; dates include that day")
+    ] = None,
+    deadline_after: Annotated[
+        str | None, Query(description="A date or a zoned date-time; dates include that day")
+    ] = None,
+    overdue: bool | None = None,
+    sort: Annotated[
+        str, Query(description="deadline, -created_at, priority, title, ...")
+    ] = "-created_at",
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: str | None = None,
+) -> list[TodoView]:
+    """The caller's todos, newest first by default; the next page is in the Link header."""
+    query = ListTodos(
+        category=category,
+        status=status,
+        priority=priority,
+        tag=tag,
+        search=search,
+        deadline_after=_deadline_bound("deadline_after", deadline_after),
+        deadline_before=_deadline_bound("deadline_before", deadline_before),
+        overdue=overdue,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+    )
+    page = await service.page(caller, query)
+    if page.next_cursor:
+        next_url = request.url.include_query_params(cursor=page.next_cursor)
+        response.headers["Link"] = f'<{next_url}>; rel="next"'
+    return page.todos
+
+
+@router.get("/todos/{id}", response_model=TodoView)
+async def get_todo(
+    todo_id: TodoId, caller: CallerDep, service: TodoServiceDep, response: Response
+) -> TodoView:
+    """One todo; unknown ids and other users' todos are both 404."""
+    return _tagged(response, await service.get(caller, todo_id))
+
+
+@router.put("/todos/{id}", response_model=TodoView)
+@router.patch("/todos/{id}", response_model=TodoView)
+async def update_todo(
+    todo_id: TodoId,
+    command: UpdateTodo,
+    caller: CallerDep,
+    service: TodoServiceDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> TodoView:
+    """Change the fields sent (PUT and PATCH alike); null clears, absent keeps."""
+    return _tagged(response, await service.update(caller, todo_id, command, if_match))
+
+
+@router.delete("/todos/{id}", response_model=Deleted)
+async def delete_todo(
+    todo_id: TodoId, caller: CallerDep, service: TodoServiceDep, if_match: IfMatch = None
+) -> Deleted:
+    """Delete a todo."""
+    deleted_id = await service.delete(caller, todo_id, if_match)
+    return Deleted(deleted=True, id=str(deleted_id))
+
+
+@router.post("/todos/{id}/review", response_model=TodoView | Deleted)
+async def review_todo(
+    todo_id: TodoId,
+    command: ReviewTodo,
+    caller: CallerDep,
+    service: TodoServiceDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> TodoView | Deleted:
+    """Decide on a flagged todo: approve moves it to pending, block removes it."""
+    todo = await service.review(caller, todo_id, command, if_match)
+    if todo is None:
+        return Deleted(deleted=True, id=str(parse_todo_id(todo_id)), decision="block")
+    return _tagged(response, todo)
+
+
+@router.get("/stats", response_model=Stats)
+async def get_stats(caller: CallerDep, service: TodoServiceDep) -> Stats:
+    """Counts by status, category and priority, and the share completed."""
+    return await service.stats(caller)

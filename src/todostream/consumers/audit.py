@@ -1,0 +1,29 @@
+"""The audit trail: every event appended once to the hash-chained log."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from todostream.consumers.runner import Outcome
+from todostream.domain.events import CloudEvent
+from todostream.store import audit_chain
+from todostream.store.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+SERVICE = "audit"
+
+
+class AuditHandler:
+    """A trail must hold every event, so a late (stale) one is recorded too, in arrival order."""
+
+    name = SERVICE
+    apply_stale = True
+
+    async def apply(self, uow: UnitOfWork, event: CloudEvent, now: datetime) -> None:
+        row = await audit_chain.append(uow.session, event, now)
+        log.debug("audit row staged", extra={"seq": row.seq, "event_id": event.id})
+
+    def after_commit(self, event: CloudEvent, outcome: Outcome) -> None:
+        """Nothing to do after the commit; the row is the effect."""

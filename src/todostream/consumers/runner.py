@@ -1,0 +1,241 @@
+"""Turns broker deliveries into effects that happen once, in version order, or go to a DLQ.
+
+Each event is applied in one transaction that also records its id (so a redelivery is a
+no-op) and the todo version it brings (so order can be checked):
+
+- version == last applied + 1, or a todo's first event: applied.
+- a `todo_blocked` with version == last applied: a refused write that changed nothing;
+  applied without moving the version.
+- version > last + 1 (a gap: an earlier event has not been applied yet): retried with
+  backoff for up to `gap_wait`, because the earlier event may still be in flight on another
+  consumer; after that it is applied anyway and counted as `gap`.
+- version <= last (stale: a newer state is already applied): the handler decides through
+  `apply_stale`; the version never moves backwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Protocol
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+
+from todostream.domain.events import CloudEvent, EventType, dead_letter_topic
+from todostream.observability.metrics import Metrics
+from todostream.pubsub.broker import Broker, BrokerError, Delivery, Message
+from todostream.store.tables import AppliedVersionRow, ProcessedEventRow
+from todostream.store.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(StrEnum):
+    SUCCESS = "success"
+    DUPLICATE = "duplicate"
+    STALE = "stale"
+    GAP = "gap"
+    RETRY = "retry"
+    DEAD_LETTERED = "dead_lettered"
+
+
+class OutOfOrder(Exception):
+    """An earlier version of this todo has not been applied yet."""
+
+
+class PoisonMessage(Exception):
+    """The message can never be processed as it is (not JSON, not a CloudEvent)."""
+
+
+class EventHandler(Protocol):
+    """A consumer's effect, applied inside the runner's transaction."""
+
+    name: str
+    apply_stale: bool
+
+    async def apply(self, uow: UnitOfWork, event: CloudEvent, now: datetime) -> None: ...
+
+    def after_commit(self, event: CloudEvent, outcome: Outcome) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    backoff_ms: int = 200
+    max_backoff_ms: int = 10_000
+    gap_wait_ms: int = 5_000
+
+    def delay(self, attempt: int) -> float:
+        ceiling = min(self.max_backoff_ms, self.backoff_ms * 2 ** min(attempt, 16)) / 1000
+        return random.uniform(ceiling / 2, ceiling)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Infrastructure trouble that retrying fixes; never a reason to dead-letter."""
+    if isinstance(exc, OperationalError | InterfaceError | IntegrityError | OSError | TimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def decode(delivery: Delivery) -> CloudEvent:
+    try:
+        return CloudEvent.model_validate(json.loads(delivery.value))
+    except (ValueError, ValidationError) as exc:
+        raise PoisonMessage(f"not a CloudEvent: {exc}") from exc
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        service: str,
+        handler: EventHandler,
+        uow_factory: Callable[[], UnitOfWork],
+        broker: Broker,
+        metrics: Metrics,
+        policy: RetryPolicy = RetryPolicy(),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.service = service
+        self._handler = handler
+        self._uow = uow_factory
+        self._broker = broker
+        self._metrics = metrics
+        self._policy = policy
+        self._clock = clock
+
+    async def __call__(self, delivery: Delivery) -> None:
+        """Handle one delivery; returning acknowledges it, raising leaves it for redelivery."""
+        try:
+            event = decode(delivery)
+        except PoisonMessage as exc:
+            await self._dead_letter(delivery, exc, attempts=1)
+            return
+        outcome = await self._with_retries(event, delivery)
+        self._record(event, outcome, delivery)
+
+    async def _with_retries(self, event: CloudEvent, delivery: Delivery) -> Outcome:
+        attempt, waited = 0, 0.0
+        while True:
+            attempt += 1
+            try:
+                return await self.process(event, force=waited * 1000 >= self._policy.gap_wait_ms)
+            except OutOfOrder:
+                delay = self._policy.delay(min(attempt, 4))
+            except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then parked
+                if not is_transient(exc) and attempt >= self._policy.max_attempts:
+                    await self._dead_letter(delivery, exc, attempts=attempt)
+                    return Outcome.DEAD_LETTERED
+                delay = self._policy.delay(attempt)
+                self._log_retry(event, exc, attempt, delay)
+            self._metrics.events_processed.labels(self.service, event.type, Outcome.RETRY).inc()
+            await asyncio.sleep(delay)
+            waited += delay
+
+    async def process(self, event: CloudEvent, *, force: bool = False) -> Outcome:
+        """Apply `event` once; `force` applies it even across a version gap."""
+        now = self._clock()
+        async with self._uow() as uow:
+            if await uow.session.get(ProcessedEventRow, (self._handler.name, event.id)):
+                return Outcome.DUPLICATE
+            uow.session.add(
+                ProcessedEventRow(consumer=self._handler.name, event_id=event.id, processed_at=now)
+            )
+            await uow.session.flush()
+            outcome = await self._order(uow, event, force)
+            if outcome is not Outcome.STALE or self._handler.apply_stale:
+                await self._handler.apply(uow, event, now)
+            await uow.commit()
+        self._handler.after_commit(event, outcome)
+        return outcome
+
+    async def _order(self, uow: UnitOfWork, event: CloudEvent, force: bool) -> Outcome:
+        """Decide how `event` stands against the last applied version (see module doc)."""
+        version, todo_id = event.version, event.todo_id
+        if version is None or todo_id is None or version == 0:
+            return Outcome.SUCCESS
+        query = select(AppliedVersionRow).where(
+            AppliedVersionRow.consumer == self._handler.name, AppliedVersionRow.todo_id == todo_id
+        )
+        applied = (await uow.session.scalars(query.with_for_update())).one_or_none()
+        last = applied.version if applied else 0
+        if version == last and event.type == EventType.BLOCKED:
+            return Outcome.SUCCESS
+        if version <= last:
+            return Outcome.STALE
+        if version > last + 1 and not force:
+            raise OutOfOrder(f"todo {todo_id}: got version {version}, last applied {last}")
+        if applied is None:
+            uow.session.add(
+                AppliedVersionRow(consumer=self._handler.name, todo_id=todo_id, version=version)
+            )
+        else:
+            applied.version = version
+        return Outcome.GAP if version > last + 1 else Outcome.SUCCESS
+
+    async def _dead_letter(self, delivery: Delivery, exc: BaseException, *, attempts: int) -> None:
+        """Park the message on `<topic>-dlq` with why it failed; raising here means retry."""
+        headers = (
+            *delivery.headers,
+            ("dlq_error", repr(exc)[:1000]),
+            ("dlq_original_topic", delivery.topic),
+            ("dlq_partition", str(delivery.partition)),
+            ("dlq_position", delivery.position),
+            ("dlq_attempts", str(attempts)),
+            ("dlq_consumer", self._handler.name),
+        )
+        target = dead_letter_topic(delivery.topic)
+        try:
+            await self._broker.publish(
+                [Message(target, delivery.key or "", delivery.value, headers)]
+            )
+        except BrokerError:
+            log.warning("dead-letter topic unavailable; the message stays unacknowledged")
+            raise
+        log.error(
+            "message dead-lettered",
+            exc_info=exc,
+            extra={"service": self.service, "topic": target, "attempts": attempts},
+        )
+        self._metrics.events_processed.labels(self.service, "unknown", Outcome.DEAD_LETTERED).inc()
+
+    def _record(self, event: CloudEvent, outcome: Outcome, delivery: Delivery) -> None:
+        if outcome is not Outcome.DEAD_LETTERED:
+            self._metrics.events_processed.labels(self.service, event.type, outcome).inc()
+        if outcome in (Outcome.SUCCESS, Outcome.GAP) and event.time is not None:
+            lag = (self._clock() - event.time).total_seconds()
+            self._metrics.processing_latency.labels(self.service).observe(max(lag, 0.0))
+        level = logging.WARNING if outcome in (Outcome.GAP, Outcome.STALE) else logging.INFO
+        log.log(
+            level,
+            "event handled",
+            extra={
+                "service": self.service,
+                "event_id": event.id,
+                "event_type": event.type,
+                "todo_id": event.todo_id,
+                "version": event.version,
+                "outcome": outcome.value,
+                "partition": delivery.partition,
+                "traceparent": event.traceparent,
+            },
+        )
+
+    def _log_retry(self, event: CloudEvent, exc: Exception, attempt: int, delay: float) -> None:
+        log.warning(
+            "event handling failed; will retry",
+            extra={
+                "service": self.service,
+                "event_id": event.id,
+                "attempt": attempt,
+                "retry_in_s": round(delay, 3),
+                "error": repr(exc),
+            },
+        )

@@ -1,0 +1,195 @@
+"""The content policy: named rules that flag or block a todo's text.
+
+Text is compared after NFKC normalisation, removal of invisible format characters and case
+folding, so look-alike spellings (full-width letters, soft hyphens, zero-width joiners, odd
+capitals) meet the same rules as plain ones.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+FIELDS = ("title", "description", "category", "tags")
+
+
+class Decision(StrEnum):
+    ALLOW = "allow"
+    FLAG = "flag"
+    BLOCK = "block"
+
+    @property
+    def weight(self) -> int:
+        return {Decision.ALLOW: 0, Decision.FLAG: 1, Decision.BLOCK: 2}[self]
+
+
+class ConstitutionError(ValueError):
+    """The rules file cannot be used; the message names the file and the rule."""
+
+
+def normalise(text: str) -> str:
+    """Fold `text` to the form rules are written against."""
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(char for char in text if unicodedata.category(char) != "Cf")
+    text = unicodedata.normalize("NFKC", text.casefold())
+    return " ".join(text.split())
+
+
+@dataclass(frozen=True, slots=True)
+class RuleMatch:
+    id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    decision: Decision
+    reason: str
+    rules: tuple[RuleMatch, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return self.decision is Decision.ALLOW
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "decision": self.decision.value,
+            "reason": self.reason,
+            "rules": [{"id": rule.id, "reason": rule.reason} for rule in self.rules],
+        }
+
+
+ALLOWED = Verdict(Decision.ALLOW, "No rule matched.")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    decision: Decision
+    reason: str
+    fields: tuple[str, ...]
+    pattern: re.Pattern[str]
+
+    def matches(self, texts: Mapping[str, str]) -> bool:
+        joined = "\n".join(texts[field] for field in self.fields if texts.get(field))
+        return bool(joined) and self.pattern.search(joined) is not None
+
+
+class Constitution:
+    """An ordered set of rules; `check` returns the strictest decision any rule reaches."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.rules = tuple(rules)
+
+    def check(
+        self,
+        *,
+        title: str,
+        description: str | None = None,
+        category: str | None = None,
+        tags: Iterable[str] = (),
+    ) -> Verdict:
+        texts = {
+            "title": normalise(title),
+            "description": normalise(description or ""),
+            "category": normalise(category or ""),
+            "tags": normalise(" ".join(tags)),
+        }
+        matched = [rule for rule in self.rules if rule.matches(texts)]
+        if not matched:
+            return ALLOWED
+        return _verdict_from(matched)
+
+    @classmethod
+    def from_file(cls, path: Path) -> Constitution:
+        try:
+            document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConstitutionError(f"cannot read constitution {path}: {exc}") from exc
+        return cls.from_document(document, source=str(path))
+
+    @classmethod
+    def from_document(cls, document: object, source: str = "<document>") -> Constitution:
+        if not isinstance(document, dict) or not isinstance(document.get("rules"), list):
+            raise ConstitutionError(f"{source}: expected a mapping with a 'rules' list")
+        rules = [_parse_rule(entry, index, source) for index, entry in enumerate(document["rules"])]
+        ids = [rule.id for rule in rules]
+        duplicates = sorted({rule_id for rule_id in ids if ids.count(rule_id) > 1})
+        if duplicates:
+            raise ConstitutionError(f"{source}: duplicate rule ids {', '.join(duplicates)}")
+        return cls(rules)
+
+
+def _verdict_from(matched: list[Rule]) -> Verdict:
+    top = max(rule.decision.weight for rule in matched)
+    winners = [rule for rule in matched if rule.decision.weight == top]
+    ordered = winners + [rule for rule in matched if rule not in winners]
+    return Verdict(
+        decision=winners[0].decision,
+        reason=" ".join(rule.reason for rule in winners),
+        rules=tuple(RuleMatch(rule.id, rule.reason) for rule in ordered),
+    )
+
+
+def _parse_rule(entry: object, index: int, source: str) -> Rule:
+    if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+        raise ConstitutionError(f"{source}: rule #{index + 1} needs a string 'id'")
+    where = f"{source}: rule {entry['id']!r}"
+    try:
+        decision = Decision(str(entry.get("decision")))
+    except ValueError:
+        raise ConstitutionError(f"{where}: decision must be flag or block") from None
+    if decision is Decision.ALLOW:
+        raise ConstitutionError(f"{where}: decision must be flag or block")
+    reason = entry.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        raise ConstitutionError(f"{where}: needs a 'reason' sentence")
+    return Rule(
+        id=entry["id"],
+        decision=decision,
+        reason=reason.strip(),
+        fields=_parse_fields(entry.get("fields", list(FIELDS)), where),
+        pattern=_compile(entry, where),
+    )
+
+
+def _parse_fields(fields: object, where: str) -> tuple[str, ...]:
+    if not isinstance(fields, list) or not fields or any(f not in FIELDS for f in fields):
+        raise ConstitutionError(f"{where}: fields must be a non-empty list of {', '.join(FIELDS)}")
+    return tuple(fields)
+
+
+def _compile(entry: Mapping[str, Any], where: str) -> re.Pattern[str]:
+    """Join words, phrases and patterns into one expression searched over normalised text."""
+    parts = [_phrase_regex(term) for term in _strings(entry, "words", where)]
+    parts += [_phrase_regex(term) for term in _strings(entry, "phrases", where)]
+    for pattern in _strings(entry, "patterns", where):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConstitutionError(f"{where}: bad pattern {pattern!r}: {exc}") from None
+        parts.append(f"(?:{pattern})")
+    if not parts:
+        raise ConstitutionError(f"{where}: needs at least one of words, phrases, patterns")
+    return re.compile("|".join(parts), re.DOTALL)
+
+
+def _phrase_regex(term: str) -> str:
+    """A phrase matches as whole words, with any run of spaces between them."""
+    words = normalise(term).split()
+    return r"(?<!\w)" + r"\s+".join(re.escape(word) for word in words) + r"(?!\w)"
+
+
+def _strings(entry: Mapping[str, Any], key: str, where: str) -> list[str]:
+    values = entry.get(key, [])
+    if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
+        raise ConstitutionError(f"{where}: {key} must be a list of non-empty strings")
+    return values

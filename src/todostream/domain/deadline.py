@@ -1,0 +1,86 @@
+"""Deadlines: a whole day in the owner's time zone, or an exact instant."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEADLINE_FORMS = "a date (2026-01-15) or a date-time with a time zone (2026-01-15T17:00:00+01:00)"
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class InvalidDeadline(ValueError):
+    """A deadline that is neither of the two accepted forms."""
+
+
+class InvalidTimeZone(ValueError):
+    """A time zone name the IANA database does not know."""
+
+
+def parse_time_zone(name: str) -> ZoneInfo:
+    """Return the IANA zone called `name`, or say which name was wrong."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidTimeZone(
+            f"unknown time zone {name!r}; use an IANA name like Europe/Paris"
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """Either `day` (the whole day, in the owner's zone) or `instant` (aware, UTC) is set."""
+
+    day: date | None = None
+    instant: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if (self.day is None) == (self.instant is None):
+            raise InvalidDeadline("a deadline is either a day or an instant")
+        if self.instant is not None and self.instant.utcoffset() is None:
+            raise InvalidDeadline(f"deadline must be {DEADLINE_FORMS}; got no time zone")
+
+    @classmethod
+    def parse(cls, value: str | date | datetime) -> Deadline:
+        """Accept the two forms; a naive date-time is refused, naming both forms."""
+        if isinstance(value, datetime):
+            return cls._from_datetime(value, str(value))
+        if isinstance(value, date):
+            return cls(day=value)
+        text = value.strip()
+        if _DATE_ONLY.match(text):
+            try:
+                return cls(day=date.fromisoformat(text))
+            except ValueError:
+                raise InvalidDeadline(f"deadline {text!r} is not a real date") from None
+        try:
+            parsed = datetime.fromisoformat(text.replace("z", "Z"))
+        except ValueError:
+            raise InvalidDeadline(f"deadline must be {DEADLINE_FORMS}; got {text!r}") from None
+        return cls._from_datetime(parsed, text)
+
+    @classmethod
+    def _from_datetime(cls, value: datetime, shown: str) -> Deadline:
+        if value.utcoffset() is None:
+            raise InvalidDeadline(f"deadline must be {DEADLINE_FORMS}; {shown!r} has no time zone")
+        return cls(instant=value.astimezone(UTC))
+
+    def bounds(self, zone: tzinfo) -> tuple[datetime, datetime]:
+        """The half-open interval [start, end) of the deadline, in UTC."""
+        if self.instant is not None:
+            return self.instant, self.instant
+        assert self.day is not None
+        return day_start(self.day, zone), day_start(self.day + timedelta(days=1), zone)
+
+    def to_json(self) -> str:
+        if self.day is not None:
+            return self.day.isoformat()
+        assert self.instant is not None
+        return self.instant.isoformat().replace("+00:00", "Z")
+
+
+def day_start(day: date, zone: tzinfo) -> datetime:
+    """The UTC instant at which `day` begins in `zone`."""
+    return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)

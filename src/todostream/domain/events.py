@@ -1,0 +1,98 @@
+"""Todo events in the CloudEvents 1.0 structured-JSON envelope that Dapr also produces."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+EVENT_SOURCE = "todostream/api"
+TODO_EVENTS_TOPIC = "todo-events"
+NOTIFICATIONS_TOPIC = "todo-notifications"
+AUDIT_TOPIC = "todo-audit"
+TOPICS = (TODO_EVENTS_TOPIC, NOTIFICATIONS_TOPIC, AUDIT_TOPIC)
+
+
+def dead_letter_topic(topic: str) -> str:
+    return f"{topic}-dlq"
+
+
+class EventType(StrEnum):
+    CREATED = "todo_created"
+    UPDATED = "todo_updated"
+    DELETED = "todo_deleted"
+    FLAGGED = "todo_flagged"
+    BLOCKED = "todo_blocked"
+
+
+class CloudEvent(BaseModel):
+    """The envelope every consumer accepts, whether the relay or a Dapr sidecar delivered it.
+
+    Unknown attributes (Dapr adds `topic`, `pubsubname`, `traceid`, ...) are kept, not refused.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    specversion: str = "1.0"
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    type: str = Field(min_length=1)
+    subject: str | None = None
+    time: datetime | None = None
+    datacontenttype: str = "application/json"
+    traceparent: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def todo_id(self) -> str | None:
+        todo = self.data.get("todo")
+        if isinstance(todo, dict) and todo.get("id"):
+            return str(todo["id"])
+        return self.subject
+
+    @property
+    def owner_id(self) -> str | None:
+        owner = self.data.get("owner_id")
+        return str(owner) if owner is not None else None
+
+    @property
+    def version(self) -> int | None:
+        version = self.data.get("version")
+        return version if isinstance(version, int) else None
+
+
+def new_todo_event(
+    event_type: EventType,
+    *,
+    todo: dict[str, Any],
+    owner_id: str,
+    version: int,
+    check: dict[str, Any],
+    changes: dict[str, Any] | None = None,
+    traceparent: str | None = None,
+    now: datetime | None = None,
+) -> CloudEvent:
+    """Build the envelope of one todo change; `todo` is the todo as the API shows it."""
+    return CloudEvent(
+        id=str(uuid.uuid4()),
+        source=EVENT_SOURCE,
+        type=event_type.value,
+        subject=str(todo["id"]),
+        time=(now or datetime.now(UTC)),
+        traceparent=traceparent,
+        data={
+            "todo": todo,
+            "owner_id": owner_id,
+            "version": version,
+            "constitutional_check": check,
+            "changes": changes or {},
+        },
+    )
+
+
+def to_json_bytes(event: CloudEvent) -> bytes:
+    """Serialise without unset optional attributes, times in RFC 3339 UTC."""
+    return event.model_dump_json(exclude_none=True).encode()

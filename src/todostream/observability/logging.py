@@ -1,0 +1,63 @@
+"""Log records with structured fields, as JSON lines or readable console lines."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from todostream.observability.tracing import request_id_var, traceparent_var
+
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+def structured_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The `extra=` fields of a record, plus the request id and trace of the current request."""
+    fields = {key: value for key, value in vars(record).items() if key not in _STANDARD}
+    if "request_id" not in fields and request_id_var.get():
+        fields["request_id"] = request_id_var.get()
+    if "traceparent" not in fields and traceparent_var.get():
+        fields["traceparent"] = traceparent_var.get()
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            **structured_fields(record),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+class ConsoleFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        fields = " ".join(f"{key}={value}" for key, value in structured_fields(record).items())
+        line = f"{stamp} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        line = f"{line}  {fields}" if fields else line
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def configure_logging(log_format: str, level: str) -> None:
+    """Route every logger, uvicorn's included, through one handler on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else ConsoleFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.access").disabled = True
+    for noisy in ("aiokafka", "kafka", "httpx", "httpcore", "alembic"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

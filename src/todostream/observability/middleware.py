@@ -1,0 +1,91 @@
+"""Pure ASGI middleware: request metrics, access log, request id and trace context.
+
+Pure ASGI (not BaseHTTPMiddleware) so streaming responses pass through untouched, context
+variables set here reach the endpoint, and the cost per request stays small.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from todostream.observability.metrics import Metrics
+from todostream.observability.tracing import (
+    child_of,
+    request_id_from,
+    request_id_var,
+    traceparent_var,
+)
+
+log = logging.getLogger("todostream.access")
+
+UNMATCHED = "<unmatched>"
+EXCLUDED_PATHS = frozenset({"/metrics"})
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template; every unmatched request shares one value."""
+    route: Any = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) and path else UNMATCHED
+
+
+class ObservabilityMiddleware:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_from(_header(scope, b"x-request-id"))
+        trace = child_of(_header(scope, b"traceparent"))
+        tokens = (request_id_var.set(request_id), traceparent_var.set(trace.traceparent))
+        status = [500]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                headers.append((b"traceparent", trace.traceparent.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            self._observe(scope, status[0], time.perf_counter() - started, request_id)
+            request_id_var.reset(tokens[0])
+            traceparent_var.reset(tokens[1])
+
+    def _observe(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
+        if scope["path"] in EXCLUDED_PATHS:
+            return
+        method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
+        endpoint = route_template(scope)
+        self.metrics.http_requests.labels(method, endpoint, str(status)).inc()
+        self.metrics.http_duration.labels(method, endpoint).observe(seconds)
+        log.info(
+            "request",
+            extra={
+                "method": method,
+                "route": endpoint,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+                "request_id": request_id,
+            },
+        )

@@ -1,0 +1,216 @@
+"""Filtering, ordering and keyset pages for the todo list."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    SQLColumnExpression,
+    and_,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+)
+
+from todostream.domain.constitution import normalise
+from todostream.domain.errors import InvalidField
+from todostream.store.tables import TodoRow
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    """A sortable field: its column, whether it can be null, how values travel in cursors."""
+
+    column: Callable[[], SQLColumnExpression[Any]]
+    nullable: bool
+    decode: Callable[[Any], Any]
+    reverse: bool = False
+
+
+def _as_datetime(value: Any) -> datetime:
+    return datetime.fromisoformat(str(value))
+
+
+SORT_KEYS: dict[str, SortKey] = {
+    "created_at": SortKey(lambda: TodoRow.created_at, False, _as_datetime),
+    "updated_at": SortKey(lambda: TodoRow.updated_at, False, _as_datetime),
+    "deadline": SortKey(lambda: TodoRow.deadline_end, True, _as_datetime),
+    "completed_at": SortKey(lambda: TodoRow.completed_at, True, _as_datetime),
+    "priority": SortKey(lambda: TodoRow.priority_rank, False, int, reverse=True),
+    "title": SortKey(lambda: func.lower(TodoRow.title), False, str),
+    "status": SortKey(lambda: TodoRow.status, False, str),
+    "category": SortKey(lambda: func.lower(TodoRow.category), False, str),
+}
+DEFAULT_SORT = "-created_at"
+
+
+@dataclass(frozen=True, slots=True)
+class Sort:
+    name: str
+    descending: bool
+
+    @classmethod
+    def parse(cls, text: str) -> Sort:
+        name = text.strip().removeprefix("-")
+        if name not in SORT_KEYS:
+            choices = ", ".join(sorted(SORT_KEYS))
+            raise InvalidField(
+                ["query", "sort"], f"sort must be one of {choices}, optionally prefixed by -"
+            )
+        return cls(name=name, descending=text.strip().startswith("-"))
+
+    @property
+    def key(self) -> SortKey:
+        return SORT_KEYS[self.name]
+
+    @property
+    def column_descending(self) -> bool:
+        """Priority sorts high first, so its column runs the other way round."""
+        return self.descending != self.key.reverse
+
+    def __str__(self) -> str:
+        return ("-" if self.descending else "") + self.name
+
+
+@dataclass(frozen=True, slots=True)
+class TodoFilter:
+    category: str | None = None
+    status: str | None = None
+    priority: str | None = None
+    tag: str | None = None
+    search: str | None = None
+    deadline_after: datetime | None = None
+    deadline_before: datetime | None = None
+    overdue: bool | None = None
+    now: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where the previous page stopped: the sort value and id of its last todo."""
+
+    sort: str
+    value: Any
+    id: uuid.UUID
+
+    def encode(self) -> str:
+        value = self.value.isoformat() if isinstance(self.value, datetime) else self.value
+        raw = json.dumps({"s": self.sort, "v": value, "id": str(self.id)}, separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str, sort: Sort) -> Cursor:
+        try:
+            raw = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+            if raw["s"] != str(sort):
+                raise InvalidField(
+                    ["query", "cursor"], "cursor belongs to another sort order; drop it"
+                )
+            value = None if raw["v"] is None else sort.key.decode(raw["v"])
+            return cls(sort=raw["s"], value=value, id=uuid.UUID(raw["id"]))
+        except InvalidField:
+            raise
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            raise InvalidField(
+                ["query", "cursor"], "cursor is not one this service issued"
+            ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    sort: Sort = field(default_factory=lambda: Sort.parse(DEFAULT_SORT))
+    limit: int = 100
+    cursor: Cursor | None = None
+
+
+def filtered(query: Select[Any], owner_id: str, where: TodoFilter, dialect: str) -> Select[Any]:
+    """Apply the owner scope and every filter that is set."""
+    conditions: list[ColumnElement[bool]] = [TodoRow.owner_id == owner_id]
+    if where.category is not None:
+        conditions.append(func.lower(TodoRow.category) == where.category.strip().lower())
+    if where.status is not None:
+        conditions.append(TodoRow.status == where.status)
+    if where.priority is not None:
+        conditions.append(TodoRow.priority == where.priority)
+    if where.tag is not None:
+        conditions.append(_has_tag(where.tag.strip(), dialect))
+    if where.search:
+        conditions.append(TodoRow.search_text.contains(normalise(where.search), autoescape=True))
+    if where.deadline_after is not None:
+        conditions.append(TodoRow.deadline_start >= where.deadline_after)
+    if where.deadline_before is not None:
+        conditions.append(TodoRow.deadline_end <= where.deadline_before)
+    if where.overdue is not None:
+        conditions.append(_overdue(where.now) if where.overdue else ~_overdue(where.now))
+    return query.where(*conditions)
+
+
+def _overdue(now: datetime | None) -> ColumnElement[bool]:
+    """Past its deadline and not completed; a todo without a deadline is never overdue."""
+    if now is None:
+        raise ValueError("an overdue filter needs the current time")
+    return and_(
+        TodoRow.deadline_end.is_not(None),
+        TodoRow.deadline_end <= now,
+        TodoRow.status != "completed",
+    )
+
+
+def _has_tag(tag: str, dialect: str) -> ColumnElement[bool]:
+    """Tags live in a JSON array: expanded with jsonb_array_elements_text or json_each."""
+    if not tag:
+        return false()
+    if dialect == "postgresql":
+        values = func.jsonb_array_elements_text(TodoRow.tags).table_valued("value")
+    else:
+        values = func.json_each(TodoRow.tags).table_valued("value")
+    return exists(select(1).select_from(values).where(func.lower(values.c.value) == tag.lower()))
+
+
+def ordered_page(query: Select[Any], page: PageRequest) -> Select[Any]:
+    """Order by the sort key, then id, and start after the cursor.
+
+    The sort value is selected as a second column so the next cursor holds exactly what the
+    database compared, whatever its collation or case folding.
+    """
+    sort, column = page.sort, page.sort.key.column()
+    query = query.add_columns(column)
+    descending = sort.column_descending
+    id_order = TodoRow.id.desc() if descending else TodoRow.id.asc()
+    value_order = column.desc() if descending else column.asc()
+    if sort.key.nullable:
+        query = query.order_by(column.is_(None), value_order, id_order)
+    else:
+        query = query.order_by(value_order, id_order)
+    if page.cursor is not None:
+        query = query.where(_after(column, sort, page.cursor))
+    return query.limit(page.limit + 1)
+
+
+def _after(column: SQLColumnExpression[Any], sort: Sort, cursor: Cursor) -> ColumnElement[bool]:
+    """Rows strictly after the cursor in (value, id) order; nulls come last either way."""
+    descending = sort.column_descending
+    id_after = TodoRow.id < cursor.id if descending else TodoRow.id > cursor.id
+    if cursor.value is None:
+        return and_(column.is_(None), id_after)
+    value_after = column < cursor.value if descending else column > cursor.value
+    ties = and_(column == cursor.value, id_after)
+    if sort.key.nullable:
+        return or_(value_after, ties, column.is_(None))
+    return or_(value_after, ties)
+
+
+def cursor_after(row: TodoRow, sort_value: Any, sort: Sort) -> Cursor:
+    """The cursor that continues a page whose last row is `row`."""
+    return Cursor(sort=str(sort), value=sort_value, id=row.id)

@@ -1,0 +1,475 @@
+"""The todo API against SQLite and PostgreSQL: shapes, partial updates, preconditions, owners."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from todostream.bootstrap import Runtime
+
+Auth = Callable[[str], dict[str, str]]
+
+
+async def create(client: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
+    response = await client.post("/api/todos", json={"title": "Read chapter 3", **fields})
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_create_returns_201_with_the_full_todo_and_its_etag(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/api/todos",
+        json={"title": "  Write lab report  ", "category": "study", "tags": ["lab", "lab", " "]},
+    )
+
+    assert response.status_code == 201
+    todo = response.json()
+    assert todo["title"] == "Write lab report"
+    assert todo["category"] == "study"
+    assert todo["priority"] == "medium"
+    assert todo["status"] == "pending"
+    assert todo["tags"] == ["lab"]
+    assert todo["version"] == 1
+    assert todo["completed_at"] is None
+    assert todo["constitutional_check"] == {
+        "passed": True,
+        "decision": "allow",
+        "reason": "No rule matched.",
+        "rules": [],
+    }
+    assert uuid.UUID(todo["id"])
+    assert response.headers["etag"] == '"1"'
+    assert response.headers["location"] == f"/api/todos/{todo['id']}"
+
+
+async def test_defaults_fill_category_priority_and_status(client: httpx.AsyncClient) -> None:
+    todo = await create(client)
+
+    assert (todo["category"], todo["priority"], todo["status"]) == ("other", "medium", "pending")
+    assert todo["description"] is None and todo["deadline"] is None and todo["tags"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"title": "   "}, "title"),
+        ({"title": "x" * 501}, "title"),
+        ({}, "title"),
+        ({"title": "ok", "description": "d" * 10_001}, "description"),
+        ({"title": "ok", "category": "c" * 51}, "category"),
+        ({"title": "ok", "priority": "urgent"}, "priority"),
+        ({"title": "ok", "status": "flagged"}, "status"),
+        ({"title": "ok", "status": "done"}, "status"),
+        ({"title": "ok", "tags": ["t" * 101]}, "tags"),
+        ({"title": "line one\nline two"}, "title"),
+    ],
+)
+async def test_bad_input_is_422_naming_the_field_and_stores_nothing(
+    client: httpx.AsyncClient, body: dict[str, Any], field: str
+) -> None:
+    response = await client.post("/api/todos", json=body)
+
+    assert response.status_code == 422
+    assert field in {str(part) for error in response.json()["detail"] for part in error["loc"]}
+    assert (await client.get("/api/todos")).json() == []
+
+
+async def test_list_is_a_bare_array_newest_first(client: httpx.AsyncClient) -> None:
+    first = await create(client, title="first")
+    second = await create(client, title="second")
+
+    response = await client.get("/api/todos")
+
+    assert response.status_code == 200
+    assert [todo["id"] for todo in response.json()] == [second["id"], first["id"]]
+    assert response.headers["etag"].startswith('W/"')
+
+
+async def test_list_filters_by_each_field(client: httpx.AsyncClient) -> None:
+    await create(client, title="Essay draft", category="study", priority="high", tags=["uni"])
+    await create(client, title="Gym", category="health", priority="low", status="completed")
+    await create(client, title="Plan trip", description="book the Essay hotel", tags=["Travel"])
+
+    async def titles(**params: str) -> list[str]:
+        response = await client.get("/api/todos", params=params)
+        assert response.status_code == 200, response.text
+        return sorted(todo["title"] for todo in response.json())
+
+    assert await titles(category="STUDY") == ["Essay draft"]
+    assert await titles(priority="low") == ["Gym"]
+    assert await titles(status="completed") == ["Gym"]
+    assert await titles(tag="travel") == ["Plan trip"]
+    assert await titles(search="essay") == ["Essay draft", "Plan trip"]
+    assert await titles(search="100%_") == []
+
+
+async def test_list_sorts_by_priority_deadline_and_title(client: httpx.AsyncClient) -> None:
+    await create(client, title="b", priority="low", deadline="2026-03-02")
+    await create(client, title="a", priority="high")
+    await create(client, title="C", priority="medium", deadline="2026-03-01T09:00:00+00:00")
+
+    async def order(sort: str) -> list[str]:
+        return [todo["title"] for todo in (await client.get(f"/api/todos?sort={sort}")).json()]
+
+    assert await order("priority") == ["a", "C", "b"]
+    assert await order("-priority") == ["b", "C", "a"]
+    assert await order("deadline") == ["C", "b", "a"]
+    assert await order("-deadline") == ["b", "C", "a"]
+    assert await order("title") == ["a", "b", "C"]
+
+
+async def test_unknown_sort_is_422_naming_sort(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/todos?sort=colour")
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "sort"]
+
+
+@pytest.mark.parametrize("sort", ["-created_at", "deadline", "-deadline", "priority", "title"])
+async def test_pages_follow_the_link_header_without_gaps_or_repeats(
+    client: httpx.AsyncClient, sort: str
+) -> None:
+    created = set()
+    for number in range(7):
+        deadline = {"deadline": f"2026-05-0{number % 3 + 1}"} if number % 2 else {}
+        priority = ("high", "medium", "low")[number % 3]
+        todo = await create(client, title=f"todo {number % 4}", priority=priority, **deadline)
+        created.add(todo["id"])
+
+    seen: list[str] = []
+    url: str | None = f"/api/todos?limit=3&sort={sort}"
+    while url:
+        response = await client.get(url)
+        seen += [todo["id"] for todo in response.json()]
+        link = response.headers.get("link")
+        url = link.split(">")[0].lstrip("<") if link else None
+
+    assert len(seen) == len(set(seen)) == 7
+    assert set(seen) == created
+    whole = [todo["id"] for todo in (await client.get(f"/api/todos?sort={sort}")).json()]
+    assert seen == whole
+
+
+async def test_a_forged_cursor_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/todos?cursor=not-a-cursor")
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "cursor"]
+
+
+async def test_limit_is_capped_at_500(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/api/todos?limit=501")).status_code == 422
+    assert (await client.get("/api/todos?limit=500")).status_code == 200
+
+
+async def test_get_returns_the_todo_with_its_version_etag(client: httpx.AsyncClient) -> None:
+    todo = await create(client)
+
+    response = await client.get(f"/api/todos/{todo['id']}")
+
+    assert response.status_code == 200
+    assert response.json() == todo
+    assert response.headers["etag"] == '"1"'
+
+
+async def test_get_with_matching_if_none_match_is_304(client: httpx.AsyncClient) -> None:
+    todo = await create(client)
+
+    response = await client.get(f"/api/todos/{todo['id']}", headers={"If-None-Match": '"1"'})
+
+    assert response.status_code == 304
+    assert response.content == b""
+
+
+@pytest.mark.parametrize("todo_id", [str(uuid.uuid4()), "not-a-uuid", "1", "00000000-0000-0000-0000-00000000000g"])
+async def test_unknown_and_malformed_ids_are_404_with_a_json_body(
+    client: httpx.AsyncClient, todo_id: str
+) -> None:
+    for method in ("GET", "PUT", "PATCH", "DELETE"):
+        body = {"title": "x"} if method in ("PUT", "PATCH") else None
+        response = await client.request(method, f"/api/todos/{todo_id}", json=body)
+        assert response.status_code == 404, (method, response.text)
+        assert response.json() == {"detail": "Todo not found"}
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+async def test_partial_update_leaves_missing_fields_alone(
+    client: httpx.AsyncClient, method: str
+) -> None:
+    todo = await create(client, description="keep me", tags=["a"], deadline="2026-02-01")
+
+    response = await client.request(method, f"/api/todos/{todo['id']}", json={"priority": "high"})
+
+    assert response.status_code == 200
+    updated = response.json()
+    assert updated["priority"] == "high"
+    assert updated["description"] == "keep me"
+    assert updated["tags"] == ["a"]
+    assert updated["deadline"] == "2026-02-01"
+    assert updated["version"] == 2
+    assert response.headers["etag"] == '"2"'
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+async def test_explicit_null_clears_a_nullable_field(
+    client: httpx.AsyncClient, method: str
+) -> None:
+    todo = await create(client, description="old", deadline="2026-02-01", tags=["x"])
+
+    response = await client.request(
+        method,
+        f"/api/todos/{todo['id']}",
+        json={"description": None, "deadline": None, "tags": None},
+    )
+
+    assert response.status_code == 200
+    updated = response.json()
+    assert (updated["description"], updated["deadline"], updated["tags"]) == (None, None, [])
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+@pytest.mark.parametrize("field", ["title", "category", "priority", "status"])
+async def test_null_for_a_required_field_is_422_and_changes_nothing(
+    client: httpx.AsyncClient, method: str, field: str
+) -> None:
+    todo = await create(client)
+
+    response = await client.request(method, f"/api/todos/{todo['id']}", json={field: None})
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", field]
+    assert (await client.get(f"/api/todos/{todo['id']}")).json() == todo
+
+
+async def test_an_update_that_changes_nothing_keeps_the_version(client: httpx.AsyncClient) -> None:
+    todo = await create(client, priority="low")
+
+    response = await client.patch(f"/api/todos/{todo['id']}", json={"priority": "low"})
+
+    assert response.json()["version"] == 1
+
+
+async def test_unknown_fields_from_old_clients_are_ignored(client: httpx.AsyncClient) -> None:
+    todo = await create(client)
+    full = {**todo, "title": "renamed", "id": str(uuid.uuid4()), "version": 99}
+
+    response = await client.put(f"/api/todos/{todo['id']}", json=full)
+
+    assert response.status_code == 200
+    assert response.json()["id"] == todo["id"]
+    assert response.json()["title"] == "renamed"
+    assert response.json()["version"] == 2
+
+
+async def test_completing_sets_completed_at_and_reopening_clears_it(
+    client: httpx.AsyncClient,
+) -> None:
+    todo = await create(client)
+
+    done = (await client.patch(f"/api/todos/{todo['id']}", json={"status": "completed"})).json()
+    again = (await client.patch(f"/api/todos/{todo['id']}", json={"title": "still done"})).json()
+    reopened = (
+        await client.patch(f"/api/todos/{todo['id']}", json={"status": "in_progress"})
+    ).json()
+
+    assert done["completed_at"] is not None
+    assert again["completed_at"] == done["completed_at"]
+    assert reopened["completed_at"] is None
+
+
+async def test_stale_if_match_is_412_and_changes_nothing(client: httpx.AsyncClient) -> None:
+    todo = await create(client)
+    await client.patch(f"/api/todos/{todo['id']}", json={"title": "second"})
+
+    stale = {"If-Match": '"1"'}
+    update = await client.patch(f"/api/todos/{todo['id']}", json={"title": "third"}, headers=stale)
+    delete = await client.delete(f"/api/todos/{todo['id']}", headers=stale)
+
+    assert update.status_code == 412 and delete.status_code == 412
+    assert update.headers["etag"] == '"2"'
+    current = (await client.get(f"/api/todos/{todo['id']}")).json()
+    assert (current["title"], current["version"]) == ("second", 2)
+
+
+@pytest.mark.parametrize("if_match", ['"1"', 'W/"1"', "*", '"7", "1"'])
+async def test_current_if_match_is_accepted(client: httpx.AsyncClient, if_match: str) -> None:
+    todo = await create(client)
+
+    response = await client.patch(
+        f"/api/todos/{todo['id']}", json={"title": "next"}, headers={"If-Match": if_match}
+    )
+
+    assert response.status_code == 200
+
+
+async def test_delete_answers_deleted_and_the_todo_is_gone(client: httpx.AsyncClient) -> None:
+    todo = await create(client)
+
+    response = await client.delete(f"/api/todos/{todo['id']}")
+
+    assert response.status_code == 200
+    assert response.json() == {"deleted": True, "id": todo["id"], "decision": None}
+    assert (await client.get(f"/api/todos/{todo['id']}")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("deadline", "shown"),
+    [
+        ("2026-01-15", "2026-01-15"),
+        ("2026-01-15T17:00:00+01:00", "2026-01-15T16:00:00Z"),
+        ("2026-01-15T16:00:00Z", "2026-01-15T16:00:00Z"),
+    ],
+)
+async def test_deadline_accepts_a_date_or_a_zoned_datetime(
+    client: httpx.AsyncClient, deadline: str, shown: str
+) -> None:
+    todo = await create(client, deadline=deadline)
+
+    assert todo["deadline"] == shown
+
+
+@pytest.mark.parametrize(
+    "deadline", ["2026-01-15T17:00:00", "2026-01-15 17:00", "tomorrow", "2026-02-30"]
+)
+async def test_naive_or_malformed_deadline_is_422_naming_both_forms(
+    client: httpx.AsyncClient, deadline: str
+) -> None:
+    response = await client.post("/api/todos", json={"title": "x", "deadline": deadline})
+
+    assert response.status_code == 422
+    error = response.json()["detail"][0]
+    assert error["loc"] == ["body", "deadline"]
+    if "T" in deadline or " " in deadline:
+        assert "2026-01-15" in error["msg"] and "+01:00" in error["msg"]
+
+
+async def test_date_deadlines_follow_the_owner_time_zone(
+    client: httpx.AsyncClient, auth: Auth
+) -> None:
+    tokyo = auth("tokyo-user")
+    await client.patch("/api/me", json={"time_zone": "Asia/Tokyo"}, headers=tokyo)
+    day = (
+        await client.post(
+            "/api/todos", json={"title": "day", "deadline": "2026-01-15"}, headers=tokyo
+        )
+    ).json()
+    late = "2026-01-15T15:30:00Z"  # already 16 January, 00:30 in Tokyo
+    instant = (
+        await client.post("/api/todos", json={"title": "instant", "deadline": late}, headers=tokyo)
+    ).json()
+
+    async def titles(**params: str) -> list[str]:
+        response = await client.get("/api/todos", params=params, headers=tokyo)
+        return sorted(todo["title"] for todo in response.json())
+
+    assert day["deadline"] == "2026-01-15"
+    assert await titles(deadline_before="2026-01-15") == ["day"]
+    assert await titles(deadline_after="2026-01-16") == ["instant"]
+    assert await titles(deadline_after="2026-01-15", deadline_before="2026-01-16") == [
+        "day",
+        "instant",
+    ]
+    assert await titles(deadline_before="2026-01-15T14:59:59Z") == []
+    assert instant["deadline"] == late.replace("+00:00", "Z")
+
+
+async def test_changing_time_zone_moves_day_deadlines(
+    client: httpx.AsyncClient, auth: Auth
+) -> None:
+    user = auth("traveller")
+    await client.post("/api/todos", json={"title": "day", "deadline": "2026-01-15"}, headers=user)
+
+    async def before(bound: str) -> int:
+        response = await client.get("/api/todos", params={"deadline_before": bound}, headers=user)
+        return len(response.json())
+
+    assert await before("2026-01-15T23:30:00Z") == 0  # UTC: the day ends at midnight UTC
+    profile = await client.patch("/api/me", json={"time_zone": "Europe/Paris"}, headers=user)
+    assert profile.json() == {"id": "traveller", "time_zone": "Europe/Paris"}
+    assert await before("2026-01-15T23:30:00Z") == 1  # Paris: it ended at 23:00 UTC
+
+
+async def test_unknown_time_zone_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.patch("/api/me", json={"time_zone": "Mars/Olympus"})
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "time_zone"]
+
+
+async def test_overdue_uses_deadline_and_status(client: httpx.AsyncClient) -> None:
+    await create(client, title="late", deadline="2000-01-01")
+    await create(client, title="late but done", deadline="2000-01-01", status="completed")
+    await create(client, title="future", deadline="2999-01-01")
+    await create(client, title="no deadline")
+
+    overdue = (await client.get("/api/todos?overdue=true")).json()
+    not_overdue = (await client.get("/api/todos?overdue=false")).json()
+
+    assert [todo["title"] for todo in overdue] == ["late"]
+    assert len(not_overdue) == 3
+    assert (await client.get("/api/stats")).json()["overdue"] == 1
+
+
+async def test_another_users_todo_is_404_for_every_method(
+    client: httpx.AsyncClient, auth: Auth
+) -> None:
+    alice, bob = auth("alice"), auth("bob")
+    todo = (await client.post("/api/todos", json={"title": "alice's"}, headers=alice)).json()
+    path = f"/api/todos/{todo['id']}"
+
+    assert (await client.get(path, headers=bob)).status_code == 404
+    assert (await client.patch(path, json={"title": "mine"}, headers=bob)).status_code == 404
+    assert (await client.put(path, json={"title": "mine"}, headers=bob)).status_code == 404
+    assert (await client.delete(path, headers=bob)).status_code == 404
+    review = await client.post(f"{path}/review", json={"decision": "block"}, headers=bob)
+    assert review.status_code == 404
+    assert (await client.get("/api/todos", headers=bob)).json() == []
+    assert (await client.get(path, headers=alice)).json()["title"] == "alice's"
+
+
+async def test_requests_without_a_token_act_as_the_local_user(
+    client: httpx.AsyncClient, auth: Auth, runtime: Runtime
+) -> None:
+    anonymous = await create(client, title="anonymous")
+
+    as_local = await client.get("/api/todos", headers=auth(runtime.settings.local_user_id))
+
+    assert [todo["id"] for todo in as_local.json()] == [anonymous["id"]]
+
+
+@pytest.mark.parametrize("header", ["Bearer not.a.jwt", "Basic dXNlcjpwYXNz", "Bearer ", "bearer"])
+async def test_a_bad_authorization_header_is_401_even_when_anonymous_is_allowed(
+    client: httpx.AsyncClient, header: str
+) -> None:
+    response = await client.get("/api/todos", headers={"Authorization": header})
+
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_stats_counts_by_status_category_priority(client: httpx.AsyncClient) -> None:
+    await create(client, category="work", priority="high", status="completed")
+    await create(client, category="work", priority="low")
+    await create(client, category="study")
+    await create(client, title="urgent: finish the essay before midnight")
+
+    stats = (await client.get("/api/stats")).json()
+
+    assert stats["total"] == 4
+    assert stats["by_status"] == {"pending": 2, "in_progress": 0, "completed": 1, "flagged": 1}
+    assert stats["by_category"] == {"work": 2, "study": 1, "other": 1}
+    assert stats["by_priority"] == {"high": 1, "medium": 2, "low": 1}
+    assert stats["completion_rate"] == 25.0
+
+
+async def test_stats_of_a_user_without_todos_are_zero(client: httpx.AsyncClient) -> None:
+    stats = (await client.get("/api/stats")).json()
+
+    assert stats["total"] == 0 and stats["completion_rate"] == 0.0
