@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULTS_DIR = PACKAGE_DIR / "defaults"
+MIN_SECRET_BYTES = 32
 
 
 class PubSubMode(StrEnum):
@@ -50,10 +51,22 @@ class Settings(BaseSettings):
     relay_poll_interval_ms: Annotated[int, Field(ge=10, le=60_000)] = 500
     relay_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 200
     relay_max_backoff_ms: Annotated[int, Field(ge=100, le=600_000)] = 30_000
-    outbox_retention_hours: Annotated[float, Field(ge=0)] = 24.0
+    outbox_retention_hours: Annotated[float, Field(ge=0, le=24 * 366)] = 24.0
     consumer_max_attempts: Annotated[int, Field(ge=1, le=100)] = 5
     consumer_retry_backoff_ms: Annotated[int, Field(ge=0, le=600_000)] = 200
     consumer_gap_wait_ms: Annotated[int, Field(ge=0, le=600_000)] = 5_000
+
+    @field_validator("auth_jwt_secret", mode="before")
+    @classmethod
+    def _empty_secret_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("auth_jwt_secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes for HS256")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -88,4 +101,5 @@ def load_settings(**overrides: object) -> Settings:
         for error in exc.errors():
             name = "_".join(str(part) for part in error["loc"]).upper()
             problems.append(f"{name}: {error['msg']}")
-        raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None
+        one_line = " ".join("; ".join(problems).split())
+        raise ConfigurationError(f"invalid configuration: {one_line}") from None

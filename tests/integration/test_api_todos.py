@@ -53,7 +53,9 @@ async def test_defaults_fill_category_priority_and_status(client: httpx.AsyncCli
     todo = await create(client)
 
     assert (todo["category"], todo["priority"], todo["status"]) == ("other", "medium", "pending")
-    assert todo["description"] is None and todo["deadline"] is None and todo["tags"] == []
+    assert todo["description"] is None
+    assert todo["deadline"] is None
+    assert todo["tags"] == []
 
 
 @pytest.mark.parametrize(
@@ -188,7 +190,9 @@ async def test_get_with_matching_if_none_match_is_304(client: httpx.AsyncClient)
     assert response.content == b""
 
 
-@pytest.mark.parametrize("todo_id", [str(uuid.uuid4()), "not-a-uuid", "1", "00000000-0000-0000-0000-00000000000g"])
+@pytest.mark.parametrize(
+    "todo_id", [str(uuid.uuid4()), "not-a-uuid", "1", "00000000-0000-0000-0000-00000000000g"]
+)
 async def test_unknown_and_malformed_ids_are_404_with_a_json_body(
     client: httpx.AsyncClient, todo_id: str
 ) -> None:
@@ -292,7 +296,8 @@ async def test_stale_if_match_is_412_and_changes_nothing(client: httpx.AsyncClie
     update = await client.patch(f"/api/todos/{todo['id']}", json={"title": "third"}, headers=stale)
     delete = await client.delete(f"/api/todos/{todo['id']}", headers=stale)
 
-    assert update.status_code == 412 and delete.status_code == 412
+    assert update.status_code == 412
+    assert delete.status_code == 412
     assert update.headers["etag"] == '"2"'
     current = (await client.get(f"/api/todos/{todo['id']}")).json()
     assert (current["title"], current["version"]) == ("second", 2)
@@ -347,7 +352,8 @@ async def test_naive_or_malformed_deadline_is_422_naming_both_forms(
     error = response.json()["detail"][0]
     assert error["loc"] == ["body", "deadline"]
     if "T" in deadline or " " in deadline:
-        assert "2026-01-15" in error["msg"] and "+01:00" in error["msg"]
+        assert "2026-01-15" in error["msg"]
+        assert "+01:00" in error["msg"]
 
 
 async def test_date_deadlines_follow_the_owner_time_zone(
@@ -472,4 +478,5 @@ async def test_stats_counts_by_status_category_priority(client: httpx.AsyncClien
 async def test_stats_of_a_user_without_todos_are_zero(client: httpx.AsyncClient) -> None:
     stats = (await client.get("/api/stats")).json()
 
-    assert stats["total"] == 0 and stats["completion_rate"] == 0.0
+    assert stats["total"] == 0
+    assert stats["completion_rate"] == 0.0

@@ -59,16 +59,25 @@ def test_open_todo_line() -> None:
 
 
 def test_completed_todo_line_keeps_the_priority_as_a_tag() -> None:
-    todo = Todo(status=Status.COMPLETED, completed_at=datetime(2020, 1, 3, 9, tzinfo=UTC))
+    todo = Todo(
+        status=Status.COMPLETED,
+        priority=Priority.HIGH,
+        completed_at=datetime(2020, 1, 3, 9, tzinfo=UTC),
+    )
 
-    assert format_line(todo, UTC) == "x 2020-01-03 2020-01-01 call Sam pri:B"
+    assert format_line(todo, UTC) == "x 2020-01-03 2020-01-01 call Sam pri:A"
 
 
-@pytest.mark.parametrize(
-    ("priority", "letter"), [(Priority.HIGH, "A"), (Priority.MEDIUM, "B"), (Priority.LOW, "C")]
-)
-def test_priority_without_a_saved_letter_uses_a_b_or_c(priority: Priority, letter: str) -> None:
+@pytest.mark.parametrize(("priority", "letter"), [(Priority.HIGH, "A"), (Priority.LOW, "C")])
+def test_priority_without_a_saved_letter_uses_a_or_c(priority: Priority, letter: str) -> None:
     assert format_line(Todo(priority=priority), UTC).startswith(f"({letter}) ")
+
+
+def test_a_medium_todo_without_a_saved_letter_gets_none_so_it_reads_back_unchanged() -> None:
+    line = format_line(Todo(priority=Priority.MEDIUM), UTC)
+
+    assert line == "2020-01-01 call Sam"
+    assert to_imported(parse_document(line).tasks[0], UTC, NOW).tags == []
 
 
 def test_saved_pri_letter_is_used_when_it_still_means_the_priority() -> None:
@@ -96,7 +105,7 @@ def test_completed_todo_writes_its_saved_letter_once() -> None:
 
 def test_in_progress_and_flagged_todos_are_open_lines() -> None:
     for status in (Status.IN_PROGRESS, Status.FLAGGED):
-        assert format_line(Todo(status=status), UTC) == "(B) 2020-01-01 call Sam"
+        assert format_line(Todo(status=status), UTC) == "2020-01-01 call Sam"
 
 
 def test_category_other_is_not_written() -> None:
@@ -136,7 +145,7 @@ def test_instant_deadline_is_written_as_its_day_in_the_zone() -> None:
 def test_completed_todo_without_completed_at_uses_the_creation_date_twice() -> None:
     todo = Todo(status=Status.COMPLETED, completed_at=None)
 
-    assert format_line(todo, UTC) == "x 2020-01-01 2020-01-01 call Sam pri:B"
+    assert format_line(todo, UTC) == "x 2020-01-01 2020-01-01 call Sam"
 
 
 def test_line_breaks_inside_fields_never_split_the_line() -> None:
@@ -155,7 +164,7 @@ def test_line_breaks_inside_fields_never_split_the_line() -> None:
 def test_document_has_lf_line_endings_and_a_final_newline() -> None:
     todos = [Todo(title="one"), Todo(title="two", priority=Priority.HIGH)]
 
-    assert format_document(todos, UTC) == "(B) 2020-01-01 one\n(A) 2020-01-01 two\n"
+    assert format_document(todos, UTC) == "2020-01-01 one\n(A) 2020-01-01 two\n"
 
 
 def test_empty_document_is_empty() -> None:

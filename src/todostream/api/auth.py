@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jwt
 
-from todostream.config import Settings
+from todostream.config import MIN_SECRET_BYTES, Settings
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,8 @@ def resolve_secret(settings: Settings, secret_file: Path = LOCAL_SECRET_FILE) ->
 
 class Authenticator:
     def __init__(self, secret: str, *, allow_anonymous: bool, local_user_id: str) -> None:
-        if len(secret) < 16:
-            raise ValueError("AUTH_JWT_SECRET must be at least 16 characters")
+        if len(secret.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"AUTH_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
         self._secret = secret
         self._allow_anonymous = allow_anonymous
         self.local_user_id = local_user_id

@@ -34,12 +34,28 @@ class ConstitutionError(ValueError):
     """The rules file cannot be used; the message names the file and the rule."""
 
 
-def normalise(text: str) -> str:
-    """Fold `text` to the form rules are written against."""
+# Letters from other scripts that look like Latin ones, as used to slip past word filters.
+_LOOKALIKES = str.maketrans(
+    "\u0430\u0435\u043e\u0440\u0441\u0443\u0445\u0456\u0458\u0455\u04bb\u0501\u04cf"  # Cyrillic
+    "\u03bf\u03b1\u03b5\u03b9\u03ba\u03bd\u03c4\u03c5\u03c1",  # Greek
+    "aeopcyxijshdloaeikvtup",
+)
+
+
+def normalise(text: str, *, invisible: str = "") -> str:
+    """Fold `text` to the form rules are written against.
+
+    Invisible format characters are dropped (`invisible=""`, so "home\u00adwork" is one word)
+    or read as spaces (`invisible=" "`, so "do my\u200bhomework" is three).
+    """
     text = unicodedata.normalize("NFKC", text)
-    text = "".join(char for char in text if unicodedata.category(char) != "Cf")
-    text = unicodedata.normalize("NFKC", text.casefold())
+    text = "".join(invisible if unicodedata.category(char) == "Cf" else char for char in text)
+    text = unicodedata.normalize("NFKC", text.casefold()).translate(_LOOKALIKES)
     return " ".join(text.split())
+
+
+def _has_invisible(text: str) -> bool:
+    return any(unicodedata.category(char) == "Cf" for char in text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +93,17 @@ class Rule:
     reason: str
     fields: tuple[str, ...]
     pattern: re.Pattern[str]
+    ignore: re.Pattern[str] | None = None
 
     def matches(self, texts: Mapping[str, str]) -> bool:
+        """Search the rule's fields, with its `ignore` phrases blanked out first.
+
+        Blanking (rather than letting an ignore phrase veto the rule) keeps "phishing awareness
+        training, then send phishing emails" blocked: only the harmless words are hidden.
+        """
         joined = "\n".join(texts[field] for field in self.fields if texts.get(field))
+        if self.ignore is not None:
+            joined = self.ignore.sub(" ", joined)
         return bool(joined) and self.pattern.search(joined) is not None
 
 
@@ -97,13 +121,16 @@ class Constitution:
         category: str | None = None,
         tags: Iterable[str] = (),
     ) -> Verdict:
-        texts = {
-            "title": normalise(title),
-            "description": normalise(description or ""),
-            "category": normalise(category or ""),
-            "tags": normalise(" ".join(tags)),
+        raw = {
+            "title": title,
+            "description": description or "",
+            "category": category or "",
+            "tags": " ".join(tags),
         }
-        matched = [rule for rule in self.rules if rule.matches(texts)]
+        readings = [{field: normalise(value) for field, value in raw.items()}]
+        if any(_has_invisible(value) for value in raw.values()):
+            readings.append({f: normalise(v, invisible=" ") for f, v in raw.items()})
+        matched = [rule for rule in self.rules if any(rule.matches(t) for t in readings)]
         if not matched:
             return ALLOWED
         return _verdict_from(matched)
@@ -139,10 +166,19 @@ def _verdict_from(matched: list[Rule]) -> Verdict:
     )
 
 
+RULE_KEYS = frozenset(
+    {"id", "decision", "reason", "fields", "words", "phrases", "patterns", "ignore"}
+)
+
+
 def _parse_rule(entry: object, index: int, source: str) -> Rule:
     if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
         raise ConstitutionError(f"{source}: rule #{index + 1} needs a string 'id'")
     where = f"{source}: rule {entry['id']!r}"
+    unknown = sorted(set(entry) - RULE_KEYS)
+    if unknown:
+        known = ", ".join(sorted(RULE_KEYS))
+        raise ConstitutionError(f"{where}: unknown key {', '.join(unknown)}; rules take {known}")
     try:
         decision = Decision(str(entry.get("decision")))
     except ValueError:
@@ -158,6 +194,7 @@ def _parse_rule(entry: object, index: int, source: str) -> Rule:
         reason=reason.strip(),
         fields=_parse_fields(entry.get("fields", list(FIELDS)), where),
         pattern=_compile(entry, where),
+        ignore=_compile_ignore(entry, where),
     )
 
 
@@ -169,22 +206,33 @@ def _parse_fields(fields: object, where: str) -> tuple[str, ...]:
 
 def _compile(entry: Mapping[str, Any], where: str) -> re.Pattern[str]:
     """Join words, phrases and patterns into one expression searched over normalised text."""
-    parts = [_phrase_regex(term) for term in _strings(entry, "words", where)]
-    parts += [_phrase_regex(term) for term in _strings(entry, "phrases", where)]
-    for pattern in _strings(entry, "patterns", where):
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ConstitutionError(f"{where}: bad pattern {pattern!r}: {exc}") from None
-        parts.append(f"(?:{pattern})")
+    terms = _strings(entry, "words", where) + _strings(entry, "phrases", where)
+    parts = [_phrase_regex(term, where) for term in terms]
+    parts += [_checked_pattern(pattern, where) for pattern in _strings(entry, "patterns", where)]
     if not parts:
         raise ConstitutionError(f"{where}: needs at least one of words, phrases, patterns")
-    return re.compile("|".join(parts), re.DOTALL)
+    return re.compile("|".join(parts), re.DOTALL | re.IGNORECASE)
 
 
-def _phrase_regex(term: str) -> str:
+def _compile_ignore(entry: Mapping[str, Any], where: str) -> re.Pattern[str] | None:
+    """Harmless phrases (patterns) that contain a rule's terms, blanked out before matching."""
+    parts = [_checked_pattern(pattern, where) for pattern in _strings(entry, "ignore", where)]
+    return re.compile("|".join(parts), re.DOTALL | re.IGNORECASE) if parts else None
+
+
+def _checked_pattern(pattern: str, where: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ConstitutionError(f"{where}: bad pattern {pattern!r}: {exc}") from None
+    return f"(?:{pattern})"
+
+
+def _phrase_regex(term: str, where: str) -> str:
     """A phrase matches as whole words, with any run of spaces between them."""
     words = normalise(term).split()
+    if not words:
+        raise ConstitutionError(f"{where}: term {term!r} has no visible characters")
     return r"(?<!\w)" + r"\s+".join(re.escape(word) for word in words) + r"(?!\w)"
 
 

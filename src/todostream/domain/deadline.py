@@ -8,7 +8,12 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEADLINE_FORMS = "a date (2026-01-15) or a date-time with a time zone (2026-01-15T17:00:00+01:00)"
-_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+FIRST_YEAR, LAST_YEAR = 1900, 9998
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_DATE_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?P<zone>[Zz]|[+-]\d{2}:?\d{2})?",
+    re.ASCII,
+)
 
 
 class InvalidDeadline(ValueError):
@@ -41,6 +46,10 @@ class Deadline:
             raise InvalidDeadline("a deadline is either a day or an instant")
         if self.instant is not None and self.instant.utcoffset() is None:
             raise InvalidDeadline(f"deadline must be {DEADLINE_FORMS}; got no time zone")
+        moment = self.day or self.instant
+        assert moment is not None
+        if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+            raise InvalidDeadline(f"deadline must fall in the years {FIRST_YEAR}-{LAST_YEAR}")
 
     @classmethod
     def parse(cls, value: str | date | datetime) -> Deadline:
@@ -50,22 +59,35 @@ class Deadline:
         if isinstance(value, date):
             return cls(day=value)
         text = value.strip()
-        if _DATE_ONLY.match(text):
+        if _DATE_ONLY.fullmatch(text):
             try:
-                return cls(day=date.fromisoformat(text))
+                day = date.fromisoformat(text)
             except ValueError:
                 raise InvalidDeadline(f"deadline {text!r} is not a real date") from None
+            return cls(day=day)
+        shape = _DATE_TIME.fullmatch(text)
+        if shape is None:
+            raise InvalidDeadline(f"deadline must be {DEADLINE_FORMS}; got {text!r}")
+        if shape.group("zone") is None:
+            raise InvalidDeadline(f"deadline must be {DEADLINE_FORMS}; {text!r} has no time zone")
         try:
-            parsed = datetime.fromisoformat(text.replace("z", "Z"))
+            parsed = datetime.fromisoformat(text.replace("z", "Z").replace("t", "T"))
         except ValueError:
-            raise InvalidDeadline(f"deadline must be {DEADLINE_FORMS}; got {text!r}") from None
+            raise InvalidDeadline(
+                f"deadline must be {DEADLINE_FORMS}; {text!r} is not a real date and time"
+            ) from None
         return cls._from_datetime(parsed, text)
 
     @classmethod
     def _from_datetime(cls, value: datetime, shown: str) -> Deadline:
         if value.utcoffset() is None:
             raise InvalidDeadline(f"deadline must be {DEADLINE_FORMS}; {shown!r} has no time zone")
-        return cls(instant=value.astimezone(UTC))
+        try:
+            return cls(instant=value.astimezone(UTC))
+        except OverflowError:
+            raise InvalidDeadline(
+                f"deadline must fall in the years {FIRST_YEAR}-{LAST_YEAR}"
+            ) from None
 
     def bounds(self, zone: tzinfo) -> tuple[datetime, datetime]:
         """The half-open interval [start, end) of the deadline, in UTC."""

@@ -8,8 +8,8 @@ import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 traceparent_var: ContextVar[str | None] = ContextVar("traceparent", default=None)
@@ -27,17 +27,24 @@ class TraceContext:
 
 
 def child_of(header: str | None) -> TraceContext:
-    """A new span in the caller's trace, or in a new trace when the header is absent or bad."""
-    match = _TRACEPARENT.match((header or "").strip().lower())
+    """A new span in the caller's trace, or in a new trace when the header is absent or bad.
+
+    Versions after 00 are read by their first four fields, as the W3C spec asks; extra
+    fields are allowed only there.
+    """
+    match = _TRACEPARENT.fullmatch((header or "").strip().lower())
     span_id = secrets.token_hex(8)
-    if match and set(match.group(1)) != {"0"} and set(match.group(2)) != {"0"}:
-        return TraceContext(match.group(1), span_id, match.group(3))
-    return TraceContext(secrets.token_hex(16), span_id)
+    if match is None or match.group(1) == "ff" or (match.group(1) == "00" and match.group(5)):
+        return TraceContext(secrets.token_hex(16), span_id)
+    _, trace_id, parent_id, flags, _ = match.groups()
+    if set(trace_id) == {"0"} or set(parent_id) == {"0"}:
+        return TraceContext(secrets.token_hex(16), span_id)
+    return TraceContext(trace_id, span_id, flags)
 
 
 def request_id_from(header: str | None) -> str:
     """The caller's request id when it is sane, otherwise a fresh one."""
-    if header and _REQUEST_ID.match(header):
+    if header and _REQUEST_ID.fullmatch(header):
         return header
     return uuid.uuid4().hex
 

@@ -43,12 +43,12 @@ class Component:
             ) from None
 
     def get_bool(self, key: str, default: bool) -> bool:
-        value = self.metadata.get(key)
-        if value is None or value == "":
+        value = (self.metadata.get(key) or "").strip().lower()
+        if value == "":
             return default
-        if value.lower() in ("true", "1", "yes"):
+        if value in ("true", "1", "yes"):
             return True
-        if value.lower() in ("false", "0", "no"):
+        if value in ("false", "0", "no"):
             return False
         raise ComponentError(f"{self.source}: metadata {key} must be true or false, got {value!r}")
 
@@ -60,13 +60,16 @@ class Component:
         return parse_duration_ms(value, f"{self.source}: metadata {key}")
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)", re.ASCII)
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
+
+
+_MILLISECONDS = re.compile(r"\d+", re.ASCII)
 
 
 def parse_duration_ms(value: str, where: str) -> int:
     text = value.strip()
-    if text.isdigit():
+    if _MILLISECONDS.fullmatch(text):
         return int(text)
     parts = _DURATION_PART.findall(text)
     if not parts or "".join(number + unit for number, unit in parts) != text:
@@ -88,8 +91,10 @@ def parse_component(document: Any, source: str, environ: Mapping[str, str]) -> C
         raise ComponentError(f"{source}: expected kind: Component")
     if not str(document.get("apiVersion", "")).startswith("dapr.io/"):
         raise ComponentError(f"{source}: expected apiVersion dapr.io/v1alpha1")
-    name = (document.get("metadata") or {}).get("name")
-    spec = document.get("spec") or {}
+    metadata, spec = document.get("metadata") or {}, document.get("spec") or {}
+    if not isinstance(metadata, dict) or not isinstance(spec, dict):
+        raise ComponentError(f"{source}: metadata and spec must be mappings")
+    name = metadata.get("name")
     if not isinstance(name, str) or not name:
         raise ComponentError(f"{source}: metadata.name is required")
     if spec.get("type") not in SUPPORTED_TYPES:
@@ -111,6 +116,8 @@ def _metadata(items: Any, source: str, environ: Mapping[str, str]) -> dict[str, 
     for item in items:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             raise ComponentError(f"{source}: every spec.metadata entry needs a name")
+        if item["name"] in result:
+            raise ComponentError(f"{source}: metadata {item['name']} is given twice")
         result[item["name"]] = _value(item, source, environ)
     return result
 
@@ -124,7 +131,11 @@ def _value(item: dict[str, Any], source: str, environ: Mapping[str, str]) -> str
     if "secretKeyRef" not in item:
         value = item.get("value", "")
         return "" if value is None else str(value)
-    ref = item["secretKeyRef"] or {}
+    ref = item["secretKeyRef"]
+    if not isinstance(ref, dict) or not ref.get("name") or not ref.get("key"):
+        raise ComponentError(
+            f"{source}: metadata {item['name']}: secretKeyRef needs a name and a key"
+        )
     variable = re.sub(r"[^A-Za-z0-9]", "_", f"{ref.get('name', '')}_{ref.get('key', '')}").upper()
     if variable not in environ:
         secret = f"{ref.get('name')}/{ref.get('key')}"

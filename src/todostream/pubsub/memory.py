@@ -17,6 +17,7 @@ from todostream.pubsub.broker import (
     PARTITIONS,
     Broker,
     Delivery,
+    Handler,
     Message,
     Subscription,
     partition_for,
@@ -53,20 +54,32 @@ class InMemoryBroker(Broker):
         self._topics: dict[str, list[_Partition]] = {}
         self._committed: dict[tuple[str, str, int], int] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._running = False
 
     def _partitions(self, topic: str) -> list[_Partition]:
         if topic not in self._topics:
             self._topics[topic] = [_Partition() for _ in range(self._partition_count)]
         return self._topics[topic]
 
+    def subscribe(self, topic: str, group: str, handler: Handler) -> None:
+        """Subscribe; on a running broker delivery starts at once, from the retained start."""
+        super().subscribe(topic, group, handler)
+        if self._running:
+            self._start_consuming(self.subscriptions[-1])
+
     async def start(self) -> None:
+        self._running = True
         for subscription in self.subscriptions:
-            for number in range(self._partition_count):
-                self._committed.setdefault((subscription.group, subscription.topic, number), 0)
-                task = asyncio.create_task(self._consume(subscription, number))
-                self._tasks.append(task)
+            self._start_consuming(subscription)
+
+    def _start_consuming(self, subscription: Subscription) -> None:
+        for number in range(self._partition_count):
+            position = (subscription.group, subscription.topic, number)
+            self._committed.setdefault(position, self._partitions(subscription.topic)[number].base)
+            self._tasks.append(asyncio.create_task(self._consume(subscription, number)))
 
     async def stop(self) -> None:
+        self._running = False
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -95,7 +95,7 @@ async def verify_chain(session: AsyncSession) -> ChainReport:
     async for row in _rows(session):
         problem = _check(row, expected_seq, previous)
         if problem:
-            return ChainReport(count, row.seq, problem)
+            return ChainReport(count, min(row.seq, expected_seq), problem)
         expected_seq, previous, count = row.seq + 1, row.hash, count + 1
     head = await session.get(AuditHeadRow, HEAD_ID)
     if head is not None and (head.seq, head.hash) != (expected_seq - 1, previous):

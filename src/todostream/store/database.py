@@ -25,8 +25,8 @@ def create_engine(
 ) -> AsyncEngine:
     """Build the engine; SQLite gets WAL, foreign keys and immediate write transactions."""
     if is_sqlite(url):
-        # One connection per process: writers then queue on the pool, which awaits, instead of
-        # in SQLite's busy handler, which sleeps in growing steps and stalls the event loop's thread.
+        # One connection per process: writers queue on the pool, which awaits, instead of in
+        # SQLite's busy handler, which sleeps in growing steps and stalls the driver's thread.
         engine = create_async_engine(
             url,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},

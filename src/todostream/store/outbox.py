@@ -63,7 +63,7 @@ async def _first_foreign_pending(
         )
         .group_by(OutboxRow.partition_key)
     )
-    return {key: first for key, first in (await session.execute(query)).all()}
+    return dict((await session.execute(query)).all())
 
 
 async def mark_published(session: AsyncSession, ids: Sequence[int], now: datetime) -> None:

@@ -12,7 +12,7 @@ from todostream.domain.todo import DEFAULT_CATEGORY, Priority, Status
 from todostream.todotxt.convert import priority_for_letter, saved_priority_letter
 from todostream.todotxt.parse import is_key_value
 
-_DEFAULT_LETTERS = {Priority.HIGH: "A", Priority.MEDIUM: "B", Priority.LOW: "C"}
+_DEFAULT_LETTERS = {Priority.HIGH: "A", Priority.LOW: "C"}
 # Characters that would end the line for some reader: control characters and Unicode separators.
 _LINE_BREAKING = frozenset({"Cc", "Zl", "Zp"})
 
@@ -56,19 +56,21 @@ def format_line(todo: ExportableTodo, zone: tzinfo) -> str:
     return " ".join(word for word in words if word)
 
 
-def _letter_for(todo: ExportableTodo) -> str:
-    """A saved `pri:X` letter that still means the todo's priority, else the usual A/B/C."""
+def _letter_for(todo: ExportableTodo) -> str | None:
+    """A saved `pri:X` letter that still means the todo's priority, else A for high and C for
+    low. A medium todo without one gets no letter: a line without a priority reads back as
+    medium, so nothing is added on the way back in."""
     for tag in todo.tags:
         letter = saved_priority_letter(tag)
         if letter is not None and priority_for_letter(letter) == todo.priority:
             return letter
-    return _DEFAULT_LETTERS[todo.priority]
+    return _DEFAULT_LETTERS.get(todo.priority)
 
 
-def _leading_fields(todo: ExportableTodo, letter: str, zone: tzinfo) -> list[str]:
+def _leading_fields(todo: ExportableTodo, letter: str | None, zone: tzinfo) -> list[str]:
     created = _day(todo.created_at, zone)
     if todo.status != Status.COMPLETED:
-        return [f"({letter})", created]
+        return [f"({letter})" if letter else "", created]
     # todo.txt cannot write a creation date without a completion date before it.
     completed = _day(todo.completed_at, zone) if todo.completed_at is not None else created
     return ["x", completed, created]
@@ -97,9 +99,9 @@ def _tag_tokens(tags: Sequence[str]) -> list[str]:
     return [*projects, *plain, *key_values]
 
 
-def _trailing_tokens(todo: ExportableTodo, letter: str, zone: tzinfo) -> list[str]:
+def _trailing_tokens(todo: ExportableTodo, letter: str | None, zone: tzinfo) -> list[str]:
     """The kept priority of a completed todo, then the deadline's day."""
-    tokens = [f"pri:{letter}"] if todo.status == Status.COMPLETED else []
+    tokens = [f"pri:{letter}"] if letter and todo.status == Status.COMPLETED else []
     if todo.deadline is not None:
         tokens.append(f"due:{_deadline_day(todo.deadline, zone).isoformat()}")
     return tokens

@@ -88,7 +88,7 @@ async def _progress_stream(
     try:
         while (update := await updates.get()) is not None:
             done, total = update
-            if done == total or done % max(1, total // 100) == 0:
+            if done == total or done % -(-total // 100) == 0:
                 yield _line({"done": done, "total": total})
         try:
             yield _line({"report": asdict(task.result())})

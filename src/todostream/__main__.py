@@ -1,0 +1,5 @@
+"""`python -m todostream` runs the command line."""
+
+from todostream.cli import main
+
+main()
