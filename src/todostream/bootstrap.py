@@ -87,6 +87,7 @@ class Runtime:
         await self.broker.stop()
         await self.engine.dispose()
         self.started = False
+        log.info("runtime stopped", extra={"roles": ",".join(sorted(self.roles))})
 
     async def __aenter__(self) -> Runtime:
         await self.start()
