@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import asdict
@@ -38,8 +39,8 @@ app = typer.Typer(
 )
 audit_app = typer.Typer(help="The audit service and its hash-chained log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
-console = Console()
-errors = Console(stderr=True)
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
 Port = Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)]
@@ -295,16 +296,47 @@ def _print_report(file: Path, report: dict[str, Any]) -> None:
         f"({report['lines']} lines, {report['blank_lines']} blank)",
         highlight=False,
     )
-    for entry in report["flagged_lines"]:
-        console.print(f"  line {entry['line']}: flagged: {entry['reason']}", highlight=False)
-    for entry in report["blocked_lines"]:
-        console.print(f"  line {entry['line']}: blocked: {entry['reason']}", highlight=False)
-    for entry in report["skipped_lines"]:
-        console.print(f"  line {entry['line']}: skipped: {entry['reason']}", highlight=False)
+    for label in ("flagged", "blocked", "skipped"):
+        for line_range, reason in _runs(report[f"{label}_lines"]):
+            console.print(f"  {line_range}: {label}: {reason}", highlight=False)
     if report["warnings"]:
-        console.print(
-            f"  {len(report['warnings'])} warnings (dates or tags kept as text)", highlight=False
-        )
+        count = len(report["warnings"])
+        console.print(f"  {count} warnings (dates or tags kept as text)", highlight=False)
+
+
+_DUPLICATE = re.compile(r"duplicate of line (\d+)")
+
+
+def _runs(entries: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Consecutive lines with the same reason (or duplicating consecutive lines) as one run."""
+    runs: list[list[dict[str, Any]]] = []
+    for entry in entries:
+        if runs and _continues(runs[-1][-1], entry):
+            runs[-1].append(entry)
+        else:
+            runs.append([entry])
+    return [(_line_range(run), _run_reason(run)) for run in runs]
+
+
+def _continues(previous: dict[str, Any], entry: dict[str, Any]) -> bool:
+    if entry["line"] != previous["line"] + 1:
+        return False
+    before, now = _DUPLICATE.fullmatch(previous["reason"]), _DUPLICATE.fullmatch(entry["reason"])
+    if before and now:
+        return int(now.group(1)) == int(before.group(1)) + 1
+    return bool(entry["reason"] == previous["reason"])
+
+
+def _line_range(run: list[dict[str, Any]]) -> str:
+    first, last = run[0]["line"], run[-1]["line"]
+    return f"line {first}" if first == last else f"lines {first}-{last}"
+
+
+def _run_reason(run: list[dict[str, Any]]) -> str:
+    first, last = _DUPLICATE.fullmatch(run[0]["reason"]), _DUPLICATE.fullmatch(run[-1]["reason"])
+    if len(run) > 1 and first and last:
+        return f"duplicates of lines {first.group(1)}-{last.group(1)}"
+    return str(run[0]["reason"])
 
 
 def main() -> None:
