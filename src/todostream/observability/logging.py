@@ -10,7 +10,11 @@ from typing import Any
 
 from todostream.observability.tracing import request_id_var, traceparent_var
 
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 def structured_fields(record: logging.LogRecord) -> dict[str, Any]:
