@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
 
     database_url: str = "sqlite+aiosqlite:///./todostream.db"
-    database_pool_size: Annotated[int, Field(ge=1, le=200)] = 10
+    database_pool_size: Annotated[int, Field(ge=1, le=200)] = 20
     pubsub_component: Path = DEFAULTS_DIR / "pubsub-in-memory.yaml"
     pubsub_mode: PubSubMode = PubSubMode.DIRECT
     dapr_http_port: Annotated[int, Field(ge=1, le=65535)] = 3500

@@ -12,8 +12,11 @@ from todostream.observability.tracing import current_traceparent
 from todostream.service_layer.profiles import ProfileService
 from todostream.service_layer.todos import Caller, TodoService
 
+# Dependencies are `async def` although they never await: FastAPI runs plain `def`
+# dependencies in a thread pool, and the hand-off cost more than the work (measured).
 
-def get_runtime(request: Request) -> Runtime:
+
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -21,18 +24,18 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_todo_service(runtime: RuntimeDep) -> TodoService:
+async def get_todo_service(runtime: RuntimeDep) -> TodoService:
     return runtime.todos
 
 
-def get_profile_service(runtime: RuntimeDep) -> ProfileService:
+async def get_profile_service(runtime: RuntimeDep) -> ProfileService:
     return ProfileService(runtime.uow)
 
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT whose `sub` names the user.")
 
 
-def get_caller(
+async def get_caller(
     runtime: RuntimeDep,
     _documented: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,

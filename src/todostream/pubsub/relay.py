@@ -24,6 +24,7 @@ from todostream.store.tables import OutboxRow
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY = timedelta(minutes=5)
+GAUGES_EVERY = timedelta(seconds=1)
 
 
 def _utc_now() -> datetime:
@@ -63,6 +64,7 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._last_prune = datetime.min.replace(tzinfo=UTC)
+        self._last_gauges = datetime.min.replace(tzinfo=UTC)
 
     def wake(self) -> None:
         """Ask for a pass now (called after a local commit staged events)."""
@@ -157,8 +159,11 @@ class OutboxRelay:
         self._wakeup.clear()
 
     async def _maintain(self) -> None:
-        """Refresh the backlog gauges and, now and then, prune old published events."""
+        """Refresh the backlog gauges (at most each second) and now and then prune old events."""
         now = self._clock()
+        if now - self._last_gauges < GAUGES_EVERY:
+            return
+        self._last_gauges = now
         async with self._sessions() as session, session.begin():
             backlog = await outbox.backlog(session)
             if now - self._last_prune >= PRUNE_EVERY:

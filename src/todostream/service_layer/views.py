@@ -57,9 +57,21 @@ def deadline_of(row: TodoRow) -> Deadline | None:
     return None
 
 
+def check_view(check: dict[str, Any]) -> ConstitutionalCheck:
+    return ConstitutionalCheck.model_construct(
+        passed=check["passed"],
+        decision=Decision(check["decision"]),
+        reason=check["reason"],
+        rules=[
+            RuleRef.model_construct(id=rule["id"], reason=rule["reason"]) for rule in check["rules"]
+        ],
+    )
+
+
 def todo_view(row: TodoRow) -> TodoView:
+    """The view of a stored row; built without re-validating what the database holds."""
     deadline = deadline_of(row)
-    return TodoView(
+    return TodoView.model_construct(
         id=row.id,
         title=row.title,
         description=row.description,
@@ -72,7 +84,7 @@ def todo_view(row: TodoRow) -> TodoView:
         updated_at=row.updated_at,
         completed_at=row.completed_at,
         version=row.version,
-        constitutional_check=ConstitutionalCheck.model_validate(row.check),
+        constitutional_check=check_view(row.check),
     )
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks: run with `make bench`. They measure; they never gate the test suite."""

@@ -1,0 +1,15 @@
+"""Run every benchmark and print its figures."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bench import api_throughput
+
+
+def main() -> None:
+    asyncio.run(api_throughput.main())
+
+
+if __name__ == "__main__":
+    main()
