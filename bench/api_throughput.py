@@ -10,7 +10,6 @@ import asyncio
 import os
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -77,7 +76,9 @@ async def main() -> None:
             "DATABASE_URL": f"sqlite+aiosqlite:///{Path(scratch) / 'bench.db'}",
         }
         command = [sys.executable, "-m", "todostream", "dev", "--port", str(port)]
-        process = subprocess.Popen(command, cwd=scratch, env=env, stdout=subprocess.DEVNULL)
+        process = await asyncio.create_subprocess_exec(
+            *command, cwd=scratch, env=env, stdout=asyncio.subprocess.DEVNULL
+        )
         try:
             await wait_ready(url)
             print(
@@ -94,4 +95,4 @@ async def main() -> None:
             await hammer("GET /healthz", lambda client, n: client.get(f"{url}/healthz"))
         finally:
             process.terminate()
-            process.wait(timeout=30)
+            await asyncio.wait_for(process.wait(), timeout=30)
