@@ -143,7 +143,7 @@ def build_runtime(
             local_user_id=settings.local_user_id,
         ),
     )
-    if Role.API in roles and settings.relay_enabled:
+    if settings.relay_enabled:
         runtime.relay = _relay(settings, sessions, broker, metrics)
     runtime.consumers = _consumers(settings, roles, runtime.uow, broker, metrics)
     return runtime

@@ -73,8 +73,13 @@ async def tap(broker: FaultyBroker) -> Tap:
 
 
 async def pending(runtime: Runtime) -> int:
+    """Unpublished todo events (consumers' own derived events are left out)."""
     async with runtime.sessions() as session:
-        query = select(func.count()).select_from(OutboxRow).where(OutboxRow.published_at.is_(None))
+        query = (
+            select(func.count())
+            .select_from(OutboxRow)
+            .where(OutboxRow.published_at.is_(None), OutboxRow.topic == "todo-events")
+        )
         return int((await session.execute(query)).scalar_one())
 
 
@@ -108,14 +113,13 @@ async def test_writes_succeed_while_the_broker_is_down_and_every_event_follows(
         (await client.post("/api/todos", json={"title": f"t{n}"})).json()["id"] for n in range(5)
     ]
 
-    async def relay_tried_and_failed() -> bool:
-        return broker.attempts >= 2
+    async def every_event_failed_once() -> bool:
+        async with runtime.sessions() as session:
+            errors = (await session.scalars(select(OutboxRow.last_error))).all()
+        return len(errors) == 5 and all("broker is down" in (e or "") for e in errors)
 
-    await eventually(relay_tried_and_failed)
+    await eventually(every_event_failed_once)
     assert await pending(runtime) == 5
-    async with runtime.sessions() as session:
-        errors = (await session.scalars(select(OutboxRow.last_error))).all()
-    assert all("broker is down" in (error or "") for error in errors)
 
     broker.down = False
 

@@ -10,8 +10,9 @@ from fastapi import FastAPI
 from todostream import __version__
 from todostream.api.errors import install_error_handlers
 from todostream.api.etag import ETagMiddleware
-from todostream.api.routes import health, notifications, profile, todos, transfer
+from todostream.api.routes import dapr, health, notifications, profile, todos, transfer
 from todostream.bootstrap import Role, Runtime
+from todostream.config import PubSubMode
 from todostream.observability.middleware import ObservabilityMiddleware
 
 DESCRIPTION = """A todo service in which every change is an event.
@@ -45,6 +46,8 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
         app.include_router(transfer.router)
         app.include_router(notifications.router)
         app.include_router(profile.router)
+    if runtime.consumers and runtime.settings.pubsub_mode is PubSubMode.DAPR:
+        app.include_router(dapr.router)
     install_error_handlers(app)
     app.add_middleware(ETagMiddleware)
     app.add_middleware(ObservabilityMiddleware, metrics=runtime.metrics)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime
 
 from todostream.consumers.runner import Outcome
-from todostream.domain.events import CloudEvent
+from todostream.domain.events import AUDIT_TOPIC, CloudEvent, derived_event
 from todostream.store import audit_chain
 from todostream.store.unit_of_work import UnitOfWork
 
@@ -22,7 +23,21 @@ class AuditHandler:
     apply_stale = True
 
     async def apply(self, uow: UnitOfWork, event: CloudEvent, now: datetime) -> None:
+        """Append to the chain and route the record to `todo-audit`, in one transaction."""
         row = await audit_chain.append(uow.session, event, now)
+        record = derived_event(
+            event,
+            source="todostream/audit",
+            type="audit_recorded",
+            data={
+                "seq": row.seq,
+                "hash": row.hash,
+                "prev_hash": row.prev_hash,
+                "event": json.loads(row.payload),
+            },
+            now=now,
+        )
+        uow.add_event(record, topic=AUDIT_TOPIC, key=row.todo_id or event.id, now=now)
         log.debug("audit row staged", extra={"seq": row.seq, "event_id": event.id})
 
     def after_commit(self, event: CloudEvent, outcome: Outcome) -> None:

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 
 from todostream.consumers.runner import Outcome
-from todostream.domain.events import CloudEvent, EventType
+from todostream.domain.events import NOTIFICATIONS_TOPIC, CloudEvent, EventType, derived_event
 from todostream.observability.metrics import Metrics
 from todostream.store.tables import NotificationRow
 from todostream.store.unit_of_work import UnitOfWork
@@ -61,9 +61,26 @@ class NotificationHandler:
         self._metrics = metrics
 
     async def apply(self, uow: UnitOfWork, event: CloudEvent, now: datetime) -> None:
+        """Store the notification and route it to `todo-notifications`, in one transaction."""
         notification = compose(event)
         notification.created_at = now
         uow.notifications.add(notification)
+        routed = derived_event(
+            event,
+            source="todostream/notification",
+            type="notification_sent",
+            data={
+                "notification_id": str(notification.id),
+                "owner_id": notification.owner_id,
+                "title": notification.title,
+                "message": notification.message,
+                "reason": notification.reason,
+            },
+            now=now,
+        )
+        uow.add_event(
+            routed, topic=NOTIFICATIONS_TOPIC, key=notification.todo_id or event.id, now=now
+        )
 
     def after_commit(self, event: CloudEvent, outcome: Outcome) -> None:
         """Log and count only what was stored, once the transaction has committed."""

@@ -93,6 +93,21 @@ def new_todo_event(
     )
 
 
+def derived_event(
+    source_event: CloudEvent, *, source: str, type: str, data: dict[str, Any], now: datetime
+) -> CloudEvent:
+    """An event a consumer emits about one it handled, keeping its subject and trace."""
+    return CloudEvent(
+        id=str(uuid.uuid4()),
+        source=source,
+        type=type,
+        subject=source_event.todo_id,
+        time=now,
+        traceparent=source_event.traceparent,
+        data={**data, "event_id": source_event.id, "event_type": source_event.type},
+    )
+
+
 def to_json_bytes(event: CloudEvent) -> bytes:
     """Serialise without unset optional attributes, times in RFC 3339 UTC."""
     return event.model_dump_json(exclude_none=True).encode()

@@ -5,15 +5,22 @@ from __future__ import annotations
 from todostream.config import PubSubMode, Settings
 from todostream.pubsub.broker import Broker
 from todostream.pubsub.component import Component, ComponentError, load_component
+from todostream.pubsub.dapr import DaprSidecarBroker
+from todostream.pubsub.kafka import KafkaBroker
 from todostream.pubsub.memory import InMemoryBroker
+from todostream.pubsub.redis_streams import RedisStreamsBroker
 
 
 def create_broker(settings: Settings, component: Component | None = None) -> Broker:
     component = component or load_component(settings.pubsub_component)
     if settings.pubsub_mode is PubSubMode.DAPR:
-        raise ComponentError("PUBSUB_MODE=dapr is not available yet")
+        return DaprSidecarBroker(component, http_port=settings.dapr_http_port)
     if component.type == "pubsub.in-memory":
         return InMemoryBroker()
+    if component.type == "pubsub.kafka":
+        return KafkaBroker(component)
+    if component.type == "pubsub.redis":
+        return RedisStreamsBroker(component)
     raise ComponentError(f"{component.source}: no broker for {component.type}")
 
 

@@ -1,0 +1,288 @@
+"""Kafka through aiokafka, configured by a Dapr `pubsub.kafka` component.
+
+Publishing waits for `acks=all`; consuming commits a partition's offset only after the handler
+has stored the message's effect, so a crash or rebalance redelivers, never skips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from todostream.domain.events import TOPICS, dead_letter_topic
+from todostream.pubsub.broker import (
+    PARTITIONS,
+    Broker,
+    BrokerError,
+    BrokerUnavailable,
+    Delivery,
+    Message,
+    Subscription,
+)
+from todostream.pubsub.component import Component, ComponentError
+
+log = logging.getLogger(__name__)
+
+COMPRESSION = {"none": None, "gzip": "gzip", "snappy": "snappy", "lz4": "lz4", "zstd": "zstd"}
+OFFSETS = {"oldest": "earliest", "newest": "latest", "earliest": "earliest", "latest": "latest"}
+
+
+class KafkaSettings:
+    """The component's metadata, read once and checked, under the names Dapr gives them."""
+
+    def __init__(self, component: Component) -> None:
+        self.brokers = component.get("brokers") or ""
+        if not self.brokers:
+            raise ComponentError(f"{component.source}: pubsub.kafka needs metadata brokers")
+        self.client_id = component.get("clientID") or f"todostream-{socket.gethostname()}"
+        self.consumer_group = component.get("consumerGroup") or "todostream"
+        self.auth = self._auth(component)
+        self.max_message_bytes = component.get_int("maxMessageBytes", 1_048_576)
+        self.initial_offset = self._initial_offset(component)
+        self.compression = self._compression(component)
+        self.linger_ms = component.get_int("lingerMs", 5)
+        self.batch_bytes = component.get_int("batchBytes", 65_536)
+        self.idempotence = component.get_bool("enableIdempotence", True)
+        self.create_topics = component.get_bool("createTopics", True)
+        self.partitions = component.get_int("partitions", PARTITIONS)
+        self.replication_factor = component.get_int("replicationFactor", 1)
+        self.session_timeout_ms = component.get_duration_ms("sessionTimeout", 10_000)
+        self.heartbeat_interval_ms = component.get_duration_ms("heartbeatInterval", 3_000)
+        self.request_timeout_ms = component.get_duration_ms("requestTimeout", 15_000)
+
+    @staticmethod
+    def _auth(component: Component) -> dict[str, Any]:
+        auth_type = (component.get("authType") or "none").lower()
+        if auth_type == "none":
+            return {}
+        if auth_type == "password":
+            return {
+                "security_protocol": "SASL_SSL"
+                if component.get_bool("enableTLS", True)
+                else "SASL_PLAINTEXT",
+                "sasl_mechanism": component.get("saslMechanism") or "PLAIN",
+                "sasl_plain_username": component.get("saslUsername"),
+                "sasl_plain_password": component.get("saslPassword"),
+            }
+        raise ComponentError(f"{component.source}: authType {auth_type!r}: use none or password")
+
+    @staticmethod
+    def _initial_offset(component: Component) -> str:
+        value = (component.get("initialOffset") or "oldest").lower()
+        if value not in OFFSETS:
+            raise ComponentError(f"{component.source}: initialOffset must be oldest or newest")
+        return OFFSETS[value]
+
+    @staticmethod
+    def _compression(component: Component) -> str | None:
+        value = (component.get("compression") or "none").lower()
+        if value not in COMPRESSION:
+            choices = ", ".join(COMPRESSION)
+            raise ComponentError(f"{component.source}: compression must be one of {choices}")
+        return COMPRESSION[value]
+
+
+class KafkaBroker(Broker):
+    def __init__(self, component: Component, *, redeliver_delay_ms: int = 1000) -> None:
+        super().__init__()
+        self.settings = KafkaSettings(component)
+        self._redeliver_delay = redeliver_delay_ms / 1000
+        self._producer: AIOKafkaProducer | None = None
+        self._consumers: list[_GroupConsumer] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._recheck_topics = False
+
+    async def start(self) -> None:
+        if self.settings.create_topics:
+            await self.ensure_topics()
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.brokers,
+            client_id=self.settings.client_id,
+            acks="all",
+            enable_idempotence=self.settings.idempotence,
+            compression_type=self.settings.compression,
+            linger_ms=self.settings.linger_ms,
+            max_batch_size=self.settings.batch_bytes,
+            max_request_size=self.settings.max_message_bytes,
+            request_timeout_ms=self.settings.request_timeout_ms,
+            **self.settings.auth,
+        )
+        await self._producer.start()
+        for subscription in self.subscriptions:
+            consumer = _GroupConsumer(self.settings, subscription, self._redeliver_delay)
+            self._consumers.append(consumer)
+            self._tasks.append(
+                asyncio.create_task(consumer.run(), name=f"kafka-{subscription.group}")
+            )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        self._consumers.clear()
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def ensure_topics(self, topics: Sequence[str] = TOPICS) -> None:
+        """Create missing topics (and their dead-letter topics) with the configured partitions."""
+        names = [*topics, *(dead_letter_topic(topic) for topic in topics)]
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.settings.brokers,
+            client_id=self.settings.client_id,
+            request_timeout_ms=self.settings.request_timeout_ms,
+            **self.settings.auth,
+        )
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            wanted = [
+                NewTopic(name, self.settings.partitions, self.settings.replication_factor)
+                for name in names
+                if name not in existing
+            ]
+            if wanted:
+                with contextlib.suppress(TopicAlreadyExistsError):
+                    await admin.create_topics(wanted)
+                log.info("created topics", extra={"topics": ",".join(t.name for t in wanted)})
+        except KafkaError as exc:
+            raise BrokerUnavailable(f"cannot create topics: {exc}") from exc
+        finally:
+            await admin.close()
+
+    async def publish(self, messages: Sequence[Message]) -> None:
+        """Send and wait for every acknowledgement.
+
+        After a failure the topics are checked again first: a broker that lost its state (as an
+        in-memory one does on restart) would otherwise auto-create them with its own defaults.
+        """
+        if self._producer is None:
+            raise BrokerUnavailable("the Kafka producer is not started")
+        if self._recheck_topics and self.settings.create_topics:
+            await self.ensure_topics()
+            self._recheck_topics = False
+        try:
+            pending = [
+                await self._producer.send(
+                    message.topic,
+                    value=message.value,
+                    key=message.key.encode(),
+                    headers=[(name, value.encode()) for name, value in message.headers],
+                )
+                for message in messages
+            ]
+            await asyncio.gather(*pending)
+        except KafkaError as exc:
+            self._recheck_topics = True
+            error = BrokerUnavailable if getattr(exc, "retriable", True) else BrokerError
+            raise error(f"Kafka did not acknowledge: {exc!r}") from exc
+
+    async def healthy(self) -> bool:
+        return self._producer is not None and not any(task.done() for task in self._tasks)
+
+    async def lag(self) -> dict[tuple[str, str, int], int]:
+        result: dict[tuple[str, str, int], int] = {}
+        for consumer in self._consumers:
+            result.update(consumer.lag())
+        return result
+
+
+class _GroupConsumer:
+    """One member of a consumer group: partitions in parallel, messages in order within each."""
+
+    def __init__(self, settings: KafkaSettings, subscription: Subscription, delay: float) -> None:
+        self.settings = settings
+        self.subscription = subscription
+        self.delay = delay
+        self.consumer: AIOKafkaConsumer | None = None
+        self.committed: dict[TopicPartition, int] = {}
+
+    async def run(self) -> None:
+        """Consume until cancelled; a broken connection is rebuilt after a pause."""
+        while True:
+            try:
+                await self._consume()
+            except KafkaError as exc:
+                log.warning(
+                    "Kafka consumer lost its broker; reconnecting",
+                    extra={"group": self.subscription.group, "error": repr(exc)},
+                )
+                await asyncio.sleep(self.delay)
+            finally:
+                await self._close()
+
+    async def _consume(self) -> None:
+        self.consumer = AIOKafkaConsumer(
+            self.subscription.topic,
+            bootstrap_servers=self.settings.brokers,
+            client_id=self.settings.client_id,
+            group_id=self.subscription.group,
+            enable_auto_commit=False,
+            auto_offset_reset=self.settings.initial_offset,
+            session_timeout_ms=self.settings.session_timeout_ms,
+            heartbeat_interval_ms=self.settings.heartbeat_interval_ms,
+            request_timeout_ms=max(
+                self.settings.request_timeout_ms, self.settings.session_timeout_ms + 5000
+            ),
+            **self.settings.auth,
+        )
+        await self.consumer.start()
+        while True:
+            batch = await self.consumer.getmany(timeout_ms=1000, max_records=500)
+            await asyncio.gather(*(self._partition(tp, records) for tp, records in batch.items()))
+
+    async def _partition(self, tp: TopicPartition, records: list[ConsumerRecord[Any, Any]]) -> None:
+        """Handle one partition's records in order, committing after each stored effect."""
+        assert self.consumer is not None
+        for record in records:
+            delivery = Delivery(
+                topic=record.topic,
+                key=record.key.decode() if record.key else None,
+                value=record.value or b"",
+                partition=record.partition,
+                position=str(record.offset),
+                headers=tuple((k, v.decode(errors="replace")) for k, v in record.headers or ()),
+            )
+            try:
+                await self.subscription.handler(delivery)
+            except Exception:
+                log.exception(
+                    "handler failed; the message will be delivered again",
+                    extra={"partition": tp.partition, "offset": record.offset},
+                )
+                self.consumer.seek(tp, record.offset)
+                await asyncio.sleep(self.delay)
+                return
+            await self.consumer.commit({tp: record.offset + 1})
+            self.committed[tp] = record.offset + 1
+
+    def lag(self) -> dict[tuple[str, str, int], int]:
+        """Messages behind the fetch high-water mark, for the partitions this member owns."""
+        if self.consumer is None:
+            return {}
+        result = {}
+        for tp in self.consumer.assignment():
+            highwater = self.consumer.highwater(tp)
+            if highwater is not None:
+                position = self.committed.get(tp, highwater)
+                result[(self.subscription.group, tp.topic, tp.partition)] = max(
+                    highwater - position, 0
+                )
+        return result
+
+    async def _close(self) -> None:
+        if self.consumer is not None:
+            with contextlib.suppress(KafkaError):
+                await self.consumer.stop()
+            self.consumer = None
