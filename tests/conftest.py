@@ -130,3 +130,10 @@ def auth(runtime: Runtime) -> Callable[[str], dict[str, str]]:
         return {"Authorization": f"Bearer {runtime.authenticator.issue(user)}"}
 
     return headers
+
+
+@pytest.fixture
+def postgres_url(postgres_database: str) -> str:
+    """This run's PostgreSQL database, emptied for the test (for multi-process scenarios)."""
+    asyncio.run(_empty_postgres(postgres_database))
+    return postgres_database

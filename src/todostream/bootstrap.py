@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from todostream.api.auth import Authenticator, resolve_secret
-from todostream.config import Settings
+from todostream.config import PubSubMode, Settings
 from todostream.consumers.audit import AuditHandler
 from todostream.consumers.notification import NotificationHandler
 from todostream.consumers.runner import ConsumerRunner, EventHandler, RetryPolicy
@@ -173,10 +173,12 @@ def _consumers(
     broker: Broker,
     metrics: Metrics,
 ) -> dict[str, ConsumerRunner]:
+    pushed = settings.pubsub_mode is PubSubMode.DAPR
     policy = RetryPolicy(
         max_attempts=settings.consumer_max_attempts,
         backoff_ms=settings.consumer_retry_backoff_ms,
         gap_wait_ms=settings.consumer_gap_wait_ms,
+        transient_attempts=settings.consumer_max_attempts if pushed else None,
     )
     handlers: dict[Role, EventHandler] = {
         Role.NOTIFICATION: NotificationHandler(metrics),

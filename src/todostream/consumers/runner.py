@@ -68,10 +68,18 @@ class EventHandler(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
+    """How long one delivery is tried before it is parked or handed back.
+
+    `transient_attempts` bounds retries of infrastructure errors: None (pulling from Kafka or
+    Redis) waits the outage out while holding the partition; a number (Dapr pushing over HTTP)
+    gives the message back to the sidecar, which redelivers it later.
+    """
+
     max_attempts: int = 5
     backoff_ms: int = 200
     max_backoff_ms: int = 10_000
     gap_wait_ms: int = 5_000
+    transient_attempts: int | None = None
 
     def delay(self, attempt: int) -> float:
         ceiling = min(self.max_backoff_ms, self.backoff_ms * 2 ** min(attempt, 16)) / 1000
@@ -129,10 +137,14 @@ class ConsumerRunner:
                 return await self.process(event, force=waited * 1000 >= self._policy.gap_wait_ms)
             except OutOfOrder:
                 delay = self._policy.delay(min(attempt, 4))
-            except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then parked
+            except Exception as exc:
                 if not is_transient(exc) and attempt >= self._policy.max_attempts:
                     await self._dead_letter(delivery, exc, attempts=attempt)
                     return Outcome.DEAD_LETTERED
+                if is_transient(exc) and attempt >= (
+                    self._policy.transient_attempts or attempt + 1
+                ):
+                    raise
                 delay = self._policy.delay(attempt)
                 self._log_retry(event, exc, attempt, delay)
             self._metrics.events_processed.labels(self.service, event.type, Outcome.RETRY).inc()
