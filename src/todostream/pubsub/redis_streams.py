@@ -124,7 +124,8 @@ class RedisStreamsBroker(Broker):
             return False
 
     async def lag(self) -> dict[tuple[str, str, int], int]:
-        """Entries not yet delivered to each group (XINFO GROUPS `lag`, Redis 7)."""
+        """Entries each group has not finished: never delivered (`lag`) plus delivered but not
+        yet acknowledged (`pending`), from XINFO GROUPS (Redis 7)."""
         if self._client is None:
             return {}
         result: dict[tuple[str, str, int], int] = {}
@@ -134,7 +135,8 @@ class RedisStreamsBroker(Broker):
                 for group in groups:
                     name = _text(group.get("name"))
                     if name == subscription.group and group.get("lag") is not None:
-                        result[(name, subscription.topic, 0)] = int(group["lag"])
+                        unfinished = int(group["lag"]) + int(group.get("pending") or 0)
+                        result[(name, subscription.topic, 0)] = unfinished
         return result
 
 
