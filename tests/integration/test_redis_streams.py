@@ -132,19 +132,22 @@ async def test_publishing_to_an_unreachable_redis_raises_broker_unavailable(tmp_
 
 
 async def test_consumer_groups_report_their_lag(component: Component) -> None:
-    async def never(delivery: Delivery) -> None:
-        await asyncio.Event().wait()
+    release = asyncio.Event()
+
+    async def busy(delivery: Delivery) -> None:
+        await release.wait()
 
     broker = RedisStreamsBroker(component)
-    broker.subscribe("todo-events", f"lagging-{uuid.uuid4().hex[:4]}", never)
+    broker.subscribe("todo-events", f"lagging-{uuid.uuid4().hex[:4]}", busy)
     await broker.start()
     try:
         await broker.publish(messages(20))
 
         async def lag_known() -> bool:
             lag = await broker.lag()
-            return bool(lag) and next(iter(lag.values())) >= 19
+            return bool(lag) and next(iter(lag.values())) == 20
 
         await eventually(lag_known)
     finally:
+        release.set()
         await broker.stop()

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 PARTITIONS = 3
+STOP_TIMEOUT_S = 10.0
+
+log = logging.getLogger(__name__)
 
 
 class BrokerError(Exception):
@@ -85,3 +91,21 @@ class Broker(ABC):
     async def lag(self) -> dict[tuple[str, str, int], int]:
         """Messages not yet consumed per (group, topic, partition), where the broker tells."""
         return {}
+
+
+async def cancel_and_wait(
+    tasks: Iterable[asyncio.Task[Any]], timeout_s: float = STOP_TIMEOUT_S
+) -> None:
+    """Cancel background tasks and wait, for a bounded time, until they have finished.
+
+    The bound matters: a client library that swallows a cancellation inside a blocking read
+    would otherwise hold shutdown forever (seen with redis-py under test).
+    """
+    pending = [task for task in tasks if not task.done()]
+    for task in pending:
+        task.cancel()
+    if not pending:
+        return
+    _, stuck = await asyncio.wait(pending, timeout=timeout_s)
+    for task in stuck:
+        log.warning("background task did not stop in time", extra={"task": task.get_name()})

@@ -26,6 +26,7 @@ from todostream.pubsub.broker import (
     Delivery,
     Message,
     Subscription,
+    cancel_and_wait,
 )
 from todostream.pubsub.component import Component, ComponentError
 
@@ -124,11 +125,9 @@ class KafkaBroker(Broker):
             )
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for consumer in self._consumers:
+            consumer.stopping = True
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
         self._consumers.clear()
         if self._producer is not None:
@@ -207,10 +206,11 @@ class _GroupConsumer:
         self.delay = delay
         self.consumer: AIOKafkaConsumer | None = None
         self.committed: dict[TopicPartition, int] = {}
+        self.stopping = False
 
     async def run(self) -> None:
-        """Consume until cancelled; a broken connection is rebuilt after a pause."""
-        while True:
+        """Consume until stopped; a broken connection is rebuilt after a pause."""
+        while not self.stopping:
             try:
                 await self._consume()
             except KafkaError as exc:
@@ -238,7 +238,7 @@ class _GroupConsumer:
             **self.settings.auth,
         )
         await self.consumer.start()
-        while True:
+        while not self.stopping:
             batch = await self.consumer.getmany(timeout_ms=1000, max_records=500)
             await asyncio.gather(*(self._partition(tp, records) for tp, records in batch.items()))
 

@@ -8,7 +8,6 @@ same consumers run unchanged on it. Nothing survives the process.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from todostream.pubsub.broker import (
     Handler,
     Message,
     Subscription,
+    cancel_and_wait,
     partition_for,
 )
 
@@ -80,11 +80,7 @@ class InMemoryBroker(Broker):
 
     async def stop(self) -> None:
         self._running = False
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
 
     async def publish(self, messages: Sequence[Message]) -> None:

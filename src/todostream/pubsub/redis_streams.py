@@ -19,9 +19,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis import asyncio as redis_asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError, ResponseError
 
-from todostream.pubsub.broker import Broker, BrokerUnavailable, Delivery, Message, Subscription
+from todostream.pubsub.broker import (
+    Broker,
+    BrokerUnavailable,
+    Delivery,
+    Message,
+    Subscription,
+    cancel_and_wait,
+)
 from todostream.pubsub.component import Component, ComponentError
 
 log = logging.getLogger(__name__)
@@ -59,6 +68,7 @@ class RedisStreamsBroker(Broker):
         self._client: redis_asyncio.Redis | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.consumer_name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.stopping = False
 
     def _connect(self) -> redis_asyncio.Redis:
         return redis_asyncio.Redis(
@@ -71,9 +81,13 @@ class RedisStreamsBroker(Broker):
             socket_timeout=max(5.0, self.settings.block_ms / 1000 + 5),
             socket_connect_timeout=5.0,
             health_check_interval=30,
+            # One quick retry: the relay and the readers have their own backoff, so waiting
+            # longer inside redis-py would only hold a batch (and its row locks) longer.
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=1),
         )
 
     async def start(self) -> None:
+        self.stopping = False
         self._client = self._connect()
         for subscription in self.subscriptions:
             reader = _GroupReader(self, subscription)
@@ -82,11 +96,10 @@ class RedisStreamsBroker(Broker):
             )
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # redis-py may turn a cancellation inside a blocking read into its own TimeoutError;
+        # the flag makes the readers leave even then.
+        self.stopping = True
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
         if self._client is not None:
             await self._client.aclose()
@@ -159,12 +172,14 @@ class _GroupReader:
         return self.broker._client
 
     async def run(self) -> None:
-        """Read until cancelled; Redis outages are waited out."""
-        while True:
+        """Read until stopped; Redis outages are waited out."""
+        while not self.broker.stopping:
             try:
                 await self._ensure_group()
                 await self._read_forever()
             except RedisError as exc:
+                if self.broker.stopping:
+                    return
                 log.warning(
                     "Redis consumer lost its server; reconnecting",
                     extra={"group": self.subscription.group, "error": repr(exc)},
@@ -188,7 +203,7 @@ class _GroupReader:
         """
         loop = asyncio.get_running_loop()
         next_reclaim = loop.time()
-        while True:
+        while not self.broker.stopping:
             if self.settings.redeliver_interval_ms and loop.time() >= next_reclaim:
                 next_reclaim = loop.time() + self.settings.redeliver_interval_ms / 1000
                 await self._reclaim()
