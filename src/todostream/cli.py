@@ -22,10 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from todostream.api.app import create_app
 from todostream.api.auth import Authenticator, resolve_secret
 from todostream.bootstrap import ALL_ROLES, Role, Runtime, build_runtime
-from todostream.config import ConfigurationError, Settings, load_settings
+from todostream.config import ConfigurationError, PubSubMode, Settings, load_settings
 from todostream.domain.constitution import ConstitutionError
 from todostream.observability.logging import configure_logging
-from todostream.pubsub.component import ComponentError
+from todostream.pubsub.component import ComponentError, load_component
 from todostream.service_layer.importer import ImportReport, TodoTxtImporter
 from todostream.service_layer.todos import Caller
 from todostream.store import migrate as migrations
@@ -84,6 +84,21 @@ async def _require_current_schema(settings: Settings) -> None:
         )
 
 
+def _require_shared_broker(settings: Settings) -> None:
+    """A role on its own must reach the others through a broker they share; the in-memory one
+    lives inside a single process, so events would go nowhere."""
+    try:
+        component = load_component(settings.pubsub_component)
+    except ComponentError as exc:
+        _fail(str(exc))
+    if component.type == "pubsub.in-memory" and settings.pubsub_mode is PubSubMode.DIRECT:
+        _fail(
+            f"{settings.pubsub_component} is the in-memory broker, which only works inside one"
+            " process: run `todostream dev`, or set PUBSUB_COMPONENT to a Kafka or Redis"
+            " component (components/kafka.yaml, components/redis.yaml)"
+        )
+
+
 def _build(settings: Settings, roles: frozenset[Role]) -> Runtime:
     """The runtime, or one clear line about the component or rules file that stops it."""
     try:
@@ -126,6 +141,7 @@ def api(
 ) -> None:
     """Serve the REST API, the outbox relay (unless RELAY_ENABLED=false) and /metrics."""
     settings = _settings()
+    _require_shared_broker(settings)
     _run(_migrate(settings) if migrate_first else _require_current_schema(settings))
     _serve(settings, frozenset({Role.API}), host, port)
 
@@ -134,6 +150,7 @@ def api(
 def notification(host: Host = "127.0.0.1", port: Port = 8001) -> None:
     """Consume todo-events and send notifications."""
     settings = _settings()
+    _require_shared_broker(settings)
     _run(_require_current_schema(settings))
     _serve(settings, frozenset({Role.NOTIFICATION}), host, port)
 
@@ -142,6 +159,7 @@ def notification(host: Host = "127.0.0.1", port: Port = 8001) -> None:
 def audit_serve(host: Host = "127.0.0.1", port: Port = 8002) -> None:
     """Consume todo-events into the hash-chained audit log."""
     settings = _settings()
+    _require_shared_broker(settings)
     _run(_require_current_schema(settings))
     _serve(settings, frozenset({Role.AUDIT}), host, port)
 

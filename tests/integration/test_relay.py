@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from tests.helpers import eventually, make_settings
 from todostream.api.app import create_app
-from todostream.bootstrap import ALL_ROLES, Runtime, build_runtime
+from todostream.bootstrap import ALL_ROLES, Role, Runtime, build_runtime
 from todostream.consumers.runner import Outcome
 from todostream.pubsub.broker import BrokerUnavailable, Delivery, Message
 from todostream.pubsub.memory import InMemoryBroker
@@ -165,3 +165,30 @@ async def test_a_relay_killed_between_publish_and_mark_redelivers_and_it_is_hand
         assert await pending(runtime) == 0
         assert await count(runtime, AuditRow) == 1
         assert await count(runtime, NotificationRow) == 1
+
+
+async def test_events_the_in_memory_broker_held_at_shutdown_are_delivered_after_restart(
+    database_url: str,
+) -> None:
+    """The first run relays events that no consumer takes before it stops (as a SIGTERM right
+    after a burst would); the next run must deliver them, not lose them with the broker."""
+    settings = make_settings(database_url)
+    first = build_runtime(settings, frozenset({Role.API}))
+    async with first:
+        transport = httpx.ASGITransport(app=create_app(first, manage_runtime=False))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            for number in range(5):
+                await client.post("/api/todos", json={"title": f"burst {number}"})
+
+        async def relayed() -> bool:
+            return await pending(first) == 0
+
+        await eventually(relayed)
+
+    second = build_runtime(settings, ALL_ROLES)
+    async with second:
+
+        async def delivered() -> bool:
+            return await count(second, AuditRow) == 5 and await count(second, NotificationRow) == 5
+
+        await eventually(delivered)

@@ -16,6 +16,7 @@ no-op) and the todo version it brings (so order can be checked):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -139,7 +140,7 @@ class ConsumerRunner:
                 delay = self._policy.delay(min(attempt, 4))
             except Exception as exc:
                 if not is_transient(exc) and attempt >= self._policy.max_attempts:
-                    await self._dead_letter(delivery, exc, attempts=attempt)
+                    await self._dead_letter(delivery, exc, attempts=attempt, event=event)
                     return Outcome.DEAD_LETTERED
                 if is_transient(exc) and attempt >= (
                     self._policy.transient_attempts or attempt + 1
@@ -192,8 +193,19 @@ class ConsumerRunner:
             applied.version = version
         return Outcome.GAP if version > last + 1 else Outcome.SUCCESS
 
-    async def _dead_letter(self, delivery: Delivery, exc: BaseException, *, attempts: int) -> None:
-        """Park the message on `<topic>-dlq` with why it failed; raising here means retry."""
+    async def _dead_letter(
+        self,
+        delivery: Delivery,
+        exc: BaseException,
+        *,
+        attempts: int,
+        event: CloudEvent | None = None,
+    ) -> None:
+        """Park the message on `<topic>-dlq` with why it failed; raising here means retry.
+
+        A parked event counts as processed, so a redelivery (or a replay after a restart)
+        does not park it a second time.
+        """
         headers = (
             *delivery.headers,
             ("dlq_error", repr(exc)[:1000]),
@@ -216,7 +228,22 @@ class ConsumerRunner:
             exc_info=exc,
             extra={"service": self.service, "topic": target, "attempts": attempts},
         )
-        self._metrics.events_processed.labels(self.service, "unknown", Outcome.DEAD_LETTERED).inc()
+        event_type = event.type if event is not None else "unknown"
+        self._metrics.events_processed.labels(self.service, event_type, Outcome.DEAD_LETTERED).inc()
+        if event is not None:
+            await self._mark_processed(event)
+
+    async def _mark_processed(self, event: CloudEvent) -> None:
+        async with self._uow() as uow:
+            if await uow.session.get(ProcessedEventRow, (self._handler.name, event.id)):
+                return
+            uow.session.add(
+                ProcessedEventRow(
+                    consumer=self._handler.name, event_id=event.id, processed_at=self._clock()
+                )
+            )
+            with contextlib.suppress(IntegrityError):
+                await uow.commit()
 
     def _record(self, event: CloudEvent, outcome: Outcome, delivery: Delivery) -> None:
         if outcome is not Outcome.DEAD_LETTERED:

@@ -65,7 +65,12 @@ def partition_for(key: str, partitions: int = PARTITIONS) -> int:
 
 
 class Broker(ABC):
-    """A pub/sub backend named by a component file. Subscribe before `start()`."""
+    """A pub/sub backend named by a component file. Subscribe before `start()`.
+
+    `durable` is False for a broker that forgets what it holds when the process ends.
+    """
+
+    durable = True
 
     def __init__(self) -> None:
         self.subscriptions: list[Subscription] = []

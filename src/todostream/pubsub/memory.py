@@ -47,6 +47,8 @@ class _Partition:
 
 
 class InMemoryBroker(Broker):
+    durable = False
+
     def __init__(self, *, partitions: int = PARTITIONS, redeliver_delay_ms: int = 500) -> None:
         super().__init__()
         self._partition_count = partitions

@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from todostream.domain.events import CloudEvent, to_json_bytes
 from todostream.store.database import dialect_of
-from todostream.store.tables import OutboxRow
+from todostream.store.tables import OutboxRow, ProcessedEventRow
 
 
 def add_event(
@@ -84,6 +84,26 @@ async def prune_published(session: AsyncSession, older_than: datetime) -> int:
         delete(OutboxRow).where(
             OutboxRow.published_at.is_not(None), OutboxRow.published_at < older_than
         )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def unpublish_unconsumed(session: AsyncSession, topic: str, consumers: Sequence[str]) -> int:
+    """Mark published events of `topic` that a consumer never processed as pending again.
+
+    For a broker that loses its messages with the process: whatever it held undelivered is
+    published anew, and the consumers skip what they had handled after all.
+    """
+    missing = [
+        ~exists().where(
+            ProcessedEventRow.consumer == consumer, ProcessedEventRow.event_id == OutboxRow.event_id
+        )
+        for consumer in consumers
+    ]
+    result = await session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.topic == topic, OutboxRow.published_at.is_not(None), or_(*missing))
+        .values(published_at=None)
     )
     return int(getattr(result, "rowcount", 0) or 0)
 
