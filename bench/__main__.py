@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from bench import api_throughput
+from bench import api_throughput, policy_check
 
 
 def main() -> None:
+    policy_check.main()
     asyncio.run(api_throughput.main())
 
 

@@ -27,7 +27,7 @@ from todostream.pubsub.component import Component, load_component
 from todostream.pubsub.factory import consumer_group, create_broker
 from todostream.pubsub.relay import OutboxRelay
 from todostream.service_layer.todos import TodoService
-from todostream.store import outbox
+from todostream.store import migrate, outbox
 from todostream.store.database import create_engine, create_session_factory, ping
 from todostream.store.unit_of_work import UnitOfWork
 
@@ -124,8 +124,14 @@ class Runtime:
             checks["database"] = f"unavailable: {exc.__class__.__name__}"
         if self.relay is not None:
             checks["relay"] = "ok" if self.relay.running else "stopped"
+        if checks["database"] == "ok":
+            checks["schema"] = await self._schema_state()
         checks["broker"] = "ok" if await self.broker.healthy() else "unavailable"
         return checks
+
+    async def _schema_state(self) -> str:
+        pending = await migrate.pending_revisions(self.engine)
+        return "ok" if not pending else f"behind by {len(pending)} migrations"
 
 
 def build_runtime(

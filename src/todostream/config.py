@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     auth_jwt_secret: SecretStr | None = None
     auth_anonymous: bool = True
     local_user_id: Annotated[str, Field(min_length=1, max_length=255)] = "local"
+    cors_allow_origins: str = "*"
     log_format: LogFormat = LogFormat.CONSOLE
     log_level: LogLevel = LogLevel.INFO
     relay_enabled: bool = True

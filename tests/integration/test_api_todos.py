@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -480,3 +482,160 @@ async def test_stats_of_a_user_without_todos_are_zero(client: httpx.AsyncClient)
 
     assert stats["total"] == 0
     assert stats["completion_rate"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"title": "\\ud800"}',
+        b'{"title": NaN}',
+        b'{"title": "x", "priority": Infinity}',
+        b'{"title": "x", "priority": 1e999}',
+    ],
+)
+async def test_bodies_json_cannot_echo_back_are_still_a_clean_422(
+    client: httpx.AsyncClient, raw: bytes
+) -> None:
+    response = await client.post(
+        "/api/todos", content=raw, headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    assert response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"title": "x", "description": "a\u0000b"}, "description"),
+        ({"title": "x", "tags": ["a\u0000b"]}, "tags"),
+        ({"title": "x", "tags": ["two\nlines"]}, "tags"),
+        ({"title": "one\u2028two"}, "title"),
+        ({"title": "\u200b"}, "title"),
+        ({"title": "\ufeff \u2800"}, "title"),
+    ],
+)
+async def test_text_that_cannot_be_stored_or_shown_is_refused(
+    client: httpx.AsyncClient, body: dict[str, Any], field: str
+) -> None:
+    response = await client.post("/api/todos", json=body)
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][:2] == ["body", field]
+
+
+@pytest.mark.parametrize("param", ["search", "tag", "category", "cursor", "deadline_before"])
+async def test_a_nul_in_a_query_parameter_is_422(client: httpx.AsyncClient, param: str) -> None:
+    response = await client.get(f"/api/todos?{param}=a%00b")
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", param]
+
+
+def forged(document: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(document).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("sort", "document"),
+    [
+        ("-created_at", {"s": "-created_at", "v": None, "id": 5}),
+        ("-created_at", {"s": "-created_at", "v": "2020-01-01T00:00:00", "id": str(uuid.uuid4())}),
+        ("priority", {"s": "priority", "v": 1e300, "id": str(uuid.uuid4())}),
+        ("priority", {"s": "priority", "v": 2**40, "id": str(uuid.uuid4())}),
+        ("deadline", {"s": "deadline", "v": "0001-01-01T00:00:00+14:00", "id": str(uuid.uuid4())}),
+        ("title", {"s": "title", "v": "a\u0000", "id": str(uuid.uuid4())}),
+        ("title", ["not", "a", "mapping"]),
+    ],
+)
+async def test_forged_cursors_are_422_not_500(
+    client: httpx.AsyncClient, sort: str, document: object
+) -> None:
+    response = await client.get("/api/todos", params={"sort": sort, "cursor": forged(document)})
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "cursor"]
+
+
+async def test_repeating_a_tag_fifty_one_times_counts_as_one_tag(client: httpx.AsyncClient) -> None:
+    todo = await create(client, tags=["same"] * 51)
+
+    assert todo["tags"] == ["same"]
+
+
+async def test_more_than_fifty_different_tags_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/todos", json={"title": "x", "tags": [str(n) for n in range(51)]}
+    )
+
+    assert response.status_code == 422
+
+
+async def test_a_body_over_one_megabyte_is_413(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/todos", json={"title": "x", "description": "d" * 1_100_000})
+
+    assert response.status_code == 413
+
+
+async def test_repeated_filters_match_any_of_their_values(client: httpx.AsyncClient) -> None:
+    await create(client, title="a", status="completed", tags=["care"])
+    await create(client, title="b", status="in_progress", tags=["Haus"])
+    await create(client, title="c")
+
+    statuses = await client.get("/api/todos?status=completed&status=in_progress&sort=title")
+    tags = await client.get("/api/todos?tag=care&tag=haus&sort=title")
+
+    assert [todo["title"] for todo in statuses.json()] == ["a", "b"]
+    assert [todo["title"] for todo in tags.json()] == ["a", "b"]
+
+
+async def test_the_next_page_link_never_uses_the_host_header(client: httpx.AsyncClient) -> None:
+    await create(client, title="one")
+    await create(client, title="two")
+
+    response = await client.get("/api/todos?limit=1", headers={"Host": "evil.example"})
+
+    assert response.headers["link"].startswith("</api/todos?limit=1&cursor=")
+
+
+async def test_filters_fold_non_ascii_capitals_like_postgresql(client: httpx.AsyncClient) -> None:
+    await create(client, title="x", category="École", tags=["Été"])
+
+    for query in ("category=école", "category=ÉCOLE", "tag=été", "tag=ÉTÉ"):
+        assert len((await client.get(f"/api/todos?{query}")).json()) == 1, query
+
+
+async def test_a_day_bound_does_not_reach_into_the_next_day(client: httpx.AsyncClient) -> None:
+    await create(client, title="next midnight", deadline="2026-01-02T00:00:00Z")
+    await create(client, title="last minute", deadline="2026-01-01T23:59:00Z")
+
+    before = await client.get("/api/todos?deadline_before=2026-01-01")
+    on_the_day = await client.get("/api/todos?deadline_after=2026-01-01&deadline_before=2026-01-01")
+
+    assert [todo["title"] for todo in before.json()] == ["last minute"]
+    assert [todo["title"] for todo in on_the_day.json()] == ["last minute"]
+
+
+async def test_time_zone_names_are_matched_whatever_their_case(client: httpx.AsyncClient) -> None:
+    response = await client.patch("/api/me", json={"time_zone": "europe/paris"})
+    refused = await client.patch("/api/me", json={"time_zone": "localtime"})
+
+    assert response.json()["time_zone"] == "Europe/Paris"
+    assert refused.status_code == 422
+
+
+async def test_a_plus_sign_lost_in_a_url_gets_a_hint(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/todos?deadline_after=2026-12-05T10:00:00+13:00")
+
+    assert response.status_code == 422
+    assert "%2B" in response.json()["detail"][0]["msg"]
+
+
+async def test_browsers_of_other_origins_may_call_the_api(client: httpx.AsyncClient) -> None:
+    response = await client.options(
+        "/api/todos",
+        headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"},
+    )
+
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] in ("*", "http://localhost:3000")

@@ -265,3 +265,26 @@ async def test_processing_latency_is_measured_from_the_event_time(runtime: Runti
     )
     assert count == 1
     assert datetime.now(UTC) >= datetime.fromisoformat(json.loads(message.value)["time"])
+
+
+async def test_notifications_come_in_pages_newest_first(
+    client: httpx.AsyncClient, runtime: Runtime, broker: InMemoryBroker
+) -> None:
+    await broker.publish(
+        [event(EventType.CREATED, str(uuid.uuid4()), 1, owner="local") for _ in range(5)]
+    )
+
+    async def stored() -> bool:
+        return len(await rows(runtime, NotificationRow)) == 5
+
+    await eventually(stored)
+    seen: list[str] = []
+    url: str | None = "/api/notifications?limit=2"
+    while url:
+        response = await client.get(url)
+        seen += [n["id"] for n in response.json()]
+        link = response.headers.get("link")
+        url = link.split(">")[0].lstrip("<") if link else None
+    assert len(seen) == len(set(seen)) == 5
+    everything = (await client.get("/api/notifications")).json()
+    assert [n["id"] for n in everything] == seen

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from tests.helpers import TEST_SECRET
@@ -185,3 +186,51 @@ async def test_cli_import_of_a_missing_file_fails_with_one_clear_line(
 
     assert result.returncode == 2
     assert "nope.txt" in result.stderr
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "multipart/form-data; boundary=x"])
+async def test_an_import_that_is_not_text_plain_is_415_and_stores_nothing(
+    client: httpx.AsyncClient, content_type: str
+) -> None:
+    response = await client.post(
+        "/api/import", content=b"buy milk\n", headers={"Content-Type": content_type}
+    )
+
+    assert response.status_code == 415
+    assert "text/plain" in response.json()["detail"]
+    assert (await client.get("/api/todos")).json() == []
+
+
+async def test_dates_outside_the_stored_years_are_text_not_errors(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.patch("/api/me", json={"time_zone": "Asia/Tokyo"})
+
+    report = (
+        await import_text(client, "a due:9999-12-31\nx 0001-01-01 ancient\nlast one\n")
+    ).json()
+
+    assert (report["created"], report["skipped"]) == (3, 0)
+    titles = {todo["title"]: todo for todo in (await client.get("/api/todos")).json()}
+    assert titles["a"]["tags"] == ["due:9999-12-31"]
+    assert titles["0001-01-01 ancient"]["status"] == "completed"
+    assert (await client.get("/api/export")).status_code == 200
+
+
+async def test_control_characters_in_a_line_separate_words_instead_of_gluing_them(
+    client: httpx.AsyncClient,
+) -> None:
+    await import_text(client, "six\x85seven\x0beight\n")
+
+    [todo] = (await client.get("/api/todos")).json()
+    assert todo["title"] == "six seven eight"
+
+
+async def test_a_huge_report_lists_the_first_lines_and_says_so(client: httpx.AsyncClient) -> None:
+    text = "same line\n" * 1500
+
+    report = (await import_text(client, text)).json()
+
+    assert report["skipped"] == 1499
+    assert len(report["skipped_lines"]) == 1000
+    assert report["truncated"] is True

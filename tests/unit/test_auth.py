@@ -114,11 +114,11 @@ def test_a_token_without_a_subject_is_refused() -> None:
     assert '"sub"' in message
 
 
-@pytest.mark.parametrize("subject", ["", "x" * 256])
-def test_a_subject_that_is_empty_or_too_long_is_refused(subject: str) -> None:
+@pytest.mark.parametrize("subject", ["", "x" * 256, "nul\x00byte", "line\nbreak", " padded "])
+def test_a_subject_that_is_empty_too_long_or_unprintable_is_refused(subject: str) -> None:
     message = refusal(bearer(signed({"sub": subject})))
 
-    assert message == "invalid token: sub must be a user id of 1-255 characters"
+    assert message == "invalid token: sub must be a user id of 1-255 printable characters"
 
 
 def test_a_subject_of_255_characters_is_accepted() -> None:

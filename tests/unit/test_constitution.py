@@ -14,8 +14,8 @@ from todostream.domain.constitution import (
     ConstitutionError,
     Decision,
     Verdict,
-    normalise,
 )
+from todostream.domain.text_folding import fold as normalise
 
 ACADEMIC = "academic-outsourcing"
 ILLEGAL = "illegal-activity"
@@ -140,7 +140,7 @@ def test_the_default_rules_block_harmful_requests(title: str, rule_id: str) -> N
         "last minute homework",
         "homework, last-minute",
         "submit before midnight",
-        "pull an all-nighter",
+        "pull an all-nighter to finish the essay",
     ],
 )
 def test_the_default_rules_flag_last_minute_pressure(title: str) -> None:
@@ -198,7 +198,7 @@ def test_a_phrase_written_with_extra_spaces_still_matches_single_spaces() -> Non
 @pytest.mark.parametrize(
     ("blocked", "allowed"),
     [
-        ("stalking", "the stalkingly quiet cat"),
+        ("stalk", "the stalkingly quiet cat"),
         ("dox", "solve the paradox puzzle"),
         ("harass", "harassment awareness workshop"),
         ("plagiarize", "meet the plagiarizer detective"),
@@ -414,3 +414,57 @@ def test_errors_in_a_rules_file_name_the_file(tmp_path: Path) -> None:
         ConstitutionError, match="^" + re.escape(f"{path}: rule 'vague': needs a 'reason'")
     ):
         Constitution.from_file(path)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "do-my-homework",
+        "do_my_homework",
+        "do my home-work",
+        "h a r a s s my neighbour",
+        "h.a.r.a.s.s",
+        "h4ck into the server",
+        "wr1te my essay",
+        "hac\u043a into",
+        "ha\u0433ass",
+        "h\u0251r\u0251ss",
+        "do my home\u034fwork",
+        "do my homework\ufe0f",
+        "hack \u0130nto",
+        "black-mail my boss",
+        "phishing-awareness emails to steal passwords",
+    ],
+)
+def test_spelling_tricks_reported_by_testers_are_still_blocked(text: str) -> None:
+    assert check(text).decision is Decision.BLOCK
+
+
+def test_a_phrase_split_across_fields_in_reverse_order_is_still_blocked() -> None:
+    verdict = default_constitution().check(title="homework", description="do my")
+
+    assert verdict.decision is Decision.BLOCK
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Report the harassing phone calls to the police",
+        "Ask lawyer about the threatening letter from landlord",
+        "Apologise - I think I hurt someone's feelings",
+        "Forward the phishing email to IT security",
+        "Read up on DDoS mitigation",
+        "Take my test results to the doctor",
+        "Write my thesis introduction",
+        "Write my paper for the conference",
+        "Check my essay is not accidentally plagiarised",
+        "Watch Stalker (Tarkovsky)",
+        "Watch Hitchcock's Blackmail",
+        "Parsnip stalk soup",
+        "Buy drugs for grandma at the pharmacy",
+        "Cyberbully awareness assembly",
+        "Pull an all-nighter for the hackathon",
+    ],
+)
+def test_everyday_todos_testers_found_blocked_or_flagged_are_allowed(text: str) -> None:
+    assert check(text).passed

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from todostream import __version__
 from todostream.api.errors import install_error_handlers
@@ -14,6 +15,8 @@ from todostream.api.routes import dapr, health, notifications, profile, todos, t
 from todostream.bootstrap import Role, Runtime
 from todostream.config import PubSubMode
 from todostream.observability.middleware import ObservabilityMiddleware
+
+MAX_JSON_BODY_BYTES = 1024 * 1024  # a todo is at most ~30 kB; the import route allows more
 
 DESCRIPTION = """A todo service in which every change is an event.
 
@@ -38,6 +41,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        max_body_size=MAX_JSON_BODY_BYTES,
     )
     app.state.runtime = runtime
     app.include_router(health.router)
@@ -50,5 +54,14 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
         app.include_router(dapr.router)
     install_error_handlers(app)
     app.add_middleware(ETagMiddleware)
+    origins = [o.strip() for o in runtime.settings.cors_allow_origins.split(",") if o.strip()]
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match"],
+            expose_headers=["ETag", "Link", "Location", "X-Request-ID", "traceparent"],
+        )
     app.add_middleware(ObservabilityMiddleware, metrics=runtime.metrics)
     return app

@@ -11,6 +11,7 @@ from pathlib import Path
 import jwt
 
 from todostream.config import MIN_SECRET_BYTES, Settings
+from todostream.domain.todo import text_problem
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,15 @@ class Authenticator:
         except jwt.PyJWTError as exc:
             raise NotAuthenticated(f"invalid token: {exc}") from None
         subject = claims["sub"]
-        if not isinstance(subject, str) or not 0 < len(subject) <= 255:
-            raise NotAuthenticated("invalid token: sub must be a user id of 1-255 characters")
+        if (
+            not isinstance(subject, str)
+            or not 0 < len(subject) <= 255
+            or text_problem(subject, one_line=True)
+            or subject.strip() != subject
+        ):
+            raise NotAuthenticated(
+                "invalid token: sub must be a user id of 1-255 printable characters"
+            )
         return subject
 
     def issue(self, user_id: str, ttl: timedelta | None = timedelta(days=30)) -> str:

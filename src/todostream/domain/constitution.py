@@ -1,14 +1,13 @@
 """The content policy: named rules that flag or block a todo's text.
 
-Text is compared after NFKC normalisation, removal of invisible format characters and case
-folding, so look-alike spellings (full-width letters, soft hyphens, zero-width joiners, odd
-capitals) meet the same rules as plain ones.
+Text is compared in every reading `text_folding` gives it (NFKC, case folded, marks and
+invisible characters dropped, look-alike letters as Latin, punctuation and spacing between
+letters undone), so the tricks used to slip past word filters meet the same rules.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from todostream.domain.text_folding import fold, readings
 
 FIELDS = ("title", "description", "category", "tags")
 
@@ -32,30 +33,6 @@ class Decision(StrEnum):
 
 class ConstitutionError(ValueError):
     """The rules file cannot be used; the message names the file and the rule."""
-
-
-# Letters from other scripts that look like Latin ones, as used to slip past word filters.
-_LOOKALIKES = str.maketrans(
-    "\u0430\u0435\u043e\u0440\u0441\u0443\u0445\u0456\u0458\u0455\u04bb\u0501\u04cf"  # Cyrillic
-    "\u03bf\u03b1\u03b5\u03b9\u03ba\u03bd\u03c4\u03c5\u03c1",  # Greek
-    "aeopcyxijshdloaeikvtup",
-)
-
-
-def normalise(text: str, *, invisible: str = "") -> str:
-    """Fold `text` to the form rules are written against.
-
-    Invisible format characters are dropped (`invisible=""`, so "home\u00adwork" is one word)
-    or read as spaces (`invisible=" "`, so "do my\u200bhomework" is three).
-    """
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(invisible if unicodedata.category(char) == "Cf" else char for char in text)
-    text = unicodedata.normalize("NFKC", text.casefold()).translate(_LOOKALIKES)
-    return " ".join(text.split())
-
-
-def _has_invisible(text: str) -> bool:
-    return any(unicodedata.category(char) == "Cf" for char in text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,13 +72,15 @@ class Rule:
     pattern: re.Pattern[str]
     ignore: re.Pattern[str] | None = None
 
-    def matches(self, texts: Mapping[str, str]) -> bool:
-        """Search the rule's fields, with its `ignore` phrases blanked out first.
+    def matches(self, texts: Mapping[str, str], *, reverse: bool = False) -> bool:
+        """Search the rule's fields (joined in order, or in reverse order so a phrase split
+        as title "homework" + description "do my" is seen), with `ignore` phrases blanked out.
 
         Blanking (rather than letting an ignore phrase veto the rule) keeps "phishing awareness
         training, then send phishing emails" blocked: only the harmless words are hidden.
         """
-        joined = "\n".join(texts[field] for field in self.fields if texts.get(field))
+        fields = reversed(self.fields) if reverse else self.fields
+        joined = "\n".join(texts[field] for field in fields if texts.get(field))
         if self.ignore is not None:
             joined = self.ignore.sub(" ", joined)
         return bool(joined) and self.pattern.search(joined) is not None
@@ -127,10 +106,12 @@ class Constitution:
             "category": category or "",
             "tags": " ".join(tags),
         }
-        readings = [{field: normalise(value) for field, value in raw.items()}]
-        if any(_has_invisible(value) for value in raw.values()):
-            readings.append({f: normalise(v, invisible=" ") for f, v in raw.items()})
-        matched = [rule for rule in self.rules if any(rule.matches(t) for t in readings)]
+        texts = readings(raw)
+        matched = [
+            rule
+            for rule in self.rules
+            if any(rule.matches(t, reverse=r) for t in texts for r in (False, True))
+        ]
         if not matched:
             return ALLOWED
         return _verdict_from(matched)
@@ -230,7 +211,7 @@ def _checked_pattern(pattern: str, where: str) -> str:
 
 def _phrase_regex(term: str, where: str) -> str:
     """A phrase matches as whole words, with any run of spaces between them."""
-    words = normalise(term).split()
+    words = fold(term).split()
     if not words:
         raise ConstitutionError(f"{where}: term {term!r} has no visible characters")
     return r"(?<!\w)" + r"\s+".join(re.escape(word) for word in words) + r"(?!\w)"

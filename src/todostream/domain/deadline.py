@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 DEADLINE_FORMS = "a date (2026-01-15) or a date-time with a time zone (2026-01-15T17:00:00+01:00)"
 FIRST_YEAR, LAST_YEAR = 1900, 9998
@@ -24,14 +25,35 @@ class InvalidTimeZone(ValueError):
     """A time zone name the IANA database does not know."""
 
 
+_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+
+
+@functools.cache
+def _zone_names() -> dict[str, str]:
+    """IANA zone names by their case-folded spelling (`utc` finds `UTC`).
+
+    The system zone directory also holds files that are not zones (`localtime`, `posix/...`).
+    """
+    names = {
+        name
+        for name in available_timezones()
+        if name not in _NOT_ZONES and not name.startswith(("posix/", "right/"))
+    }
+    return {name.casefold(): name for name in names}
+
+
 def parse_time_zone(name: str) -> ZoneInfo:
-    """Return the IANA zone called `name`, or say which name was wrong."""
+    """Return the IANA zone called `name` (any capitalisation), or say which name was wrong.
+
+    Only names in the IANA database count; files such as `localtime` are not zones.
+    """
+    canonical = _zone_names().get(name.strip().casefold())
+    if canonical is None:
+        raise InvalidTimeZone(f"unknown time zone {name!r}; use an IANA name like Europe/Paris")
     try:
-        return ZoneInfo(name)
+        return ZoneInfo(canonical)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidTimeZone(
-            f"unknown time zone {name!r}; use an IANA name like Europe/Paris"
-        ) from None
+        raise InvalidTimeZone(f"time zone {name!r} cannot be loaded") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,8 @@ from todostream.domain.todo import (
     Priority,
     Status,
     clean_tags,
-    has_control_characters,
+    is_blank,
+    text_problem,
 )
 
 
@@ -59,16 +60,40 @@ Category = Annotated[
 ]
 Description = Annotated[str, Field(max_length=DESCRIPTION_MAX)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, max_length=TAG_MAX)]
-Tags = Annotated[list[Tag], Field(max_length=TAGS_MAX)]
+Tags = list[Tag]
 
 REQUIRED_FIELDS = ("title", "category", "priority", "status")
 CONTENT_FIELDS = ("title", "description", "category", "tags")
 
 
-def _refuse_control_characters(value: str | None) -> str | None:
-    if value is not None and has_control_characters(value):
-        raise ValueError("must be one line without control characters")
+def _one_visible_line(value: str | None) -> str | None:
+    if value is None:
+        return None
+    problem = text_problem(value, one_line=True)
+    if problem:
+        raise ValueError(problem)
+    if is_blank(value):
+        raise ValueError("must contain something visible")
     return value
+
+
+def _storable_text(value: str | None) -> str | None:
+    problem = text_problem(value, one_line=False) if value is not None else None
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _checked_tags(tags: list[str] | None) -> list[str]:
+    """Each tag one line; repeats dropped before counting, so 51 copies of one tag are fine."""
+    cleaned = clean_tags(tags or [])
+    for tag in cleaned:
+        problem = text_problem(tag, one_line=True)
+        if problem:
+            raise ValueError(f"tag {tag[:40]!r} {problem}")
+    if len(cleaned) > TAGS_MAX:
+        raise ValueError(f"at most {TAGS_MAX} different tags")
+    return cleaned
 
 
 def _refuse_flagged(value: Status | None) -> Status | None:
@@ -90,13 +115,11 @@ class CreateTodo(BaseModel):
     tags: Tags = Field(default_factory=list)
     deadline: DeadlineField | None = None
 
-    _title_one_line = field_validator("title", "category")(_refuse_control_characters)
+    _one_line = field_validator("title", "category")(_one_visible_line)
+    _storable = field_validator("description")(_storable_text)
     _status_not_flagged = field_validator("status")(_refuse_flagged)
 
-    @field_validator("tags")
-    @classmethod
-    def _clean_tags(cls, tags: list[str]) -> list[str]:
-        return clean_tags(tags)
+    _tags = field_validator("tags")(_checked_tags)
 
 
 class UpdateTodo(BaseModel):
@@ -115,7 +138,8 @@ class UpdateTodo(BaseModel):
     tags: Tags | None = None
     deadline: DeadlineField | None = None
 
-    _title_one_line = field_validator("title", "category")(_refuse_control_characters)
+    _one_line = field_validator("title", "category")(_one_visible_line)
+    _storable = field_validator("description")(_storable_text)
     _status_not_flagged = field_validator("status")(_refuse_flagged)
 
     @field_validator(*REQUIRED_FIELDS, mode="after")
@@ -125,10 +149,7 @@ class UpdateTodo(BaseModel):
             raise ValueError("cannot be null; leave the field out to keep its value")
         return value
 
-    @field_validator("tags")
-    @classmethod
-    def _clean_tags(cls, tags: list[str] | None) -> list[str]:
-        return clean_tags(tags or [])
+    _tags = field_validator("tags")(_checked_tags)
 
     def changes(self) -> dict[str, Any]:
         """Only the fields the caller sent, with nulls as sent."""

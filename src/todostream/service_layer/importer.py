@@ -26,6 +26,12 @@ from todostream.store.unit_of_work import UnitOfWork
 from todostream.todotxt import ParsedTask, SkippedLine, format_document, parse_document, to_imported
 
 Progress = Callable[[int, int], None]
+REPORTED_LINES = 1000
+SHOWN_TEXT = 200
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= SHOWN_TEXT else text[:SHOWN_TEXT] + "…"
 
 
 @dataclass
@@ -42,10 +48,18 @@ class ImportReport:
     blocked_lines: list[dict[str, Any]] = field(default_factory=list)
     skipped_lines: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    truncated: bool = False
 
     def skip(self, line: int, reason: str, text: str) -> None:
         self.skipped += 1
-        self.skipped_lines.append({"line": line, "reason": reason, "text": text})
+        self.note(self.skipped_lines, {"line": line, "reason": reason, "text": _short(text)})
+
+    def note(self, entries: list[dict[str, Any]], entry: dict[str, Any]) -> None:
+        """Keep the first REPORTED_LINES entries of a list; the counts stay complete."""
+        if len(entries) < REPORTED_LINES:
+            entries.append(entry)
+        else:
+            self.truncated = True
 
 
 def _validation_reason(exc: ValidationError) -> str:
@@ -92,10 +106,8 @@ class TodoTxtImporter:
     async def _import_task(
         self, caller: Caller, task: ParsedTask, zone: Any, report: ImportReport
     ) -> None:
-        imported = to_imported(task, zone, self._clock())
-        for message in imported.warnings:
-            report.warnings.append({"line": task.line_number, "message": message})
         try:
+            imported = to_imported(task, zone, self._clock())
             command = CreateTodo(
                 title=imported.title,
                 category=imported.category,
@@ -107,6 +119,11 @@ class TodoTxtImporter:
         except ValidationError as exc:
             report.skip(task.line_number, _validation_reason(exc), task.raw)
             return
+        except (ValueError, OverflowError) as exc:
+            report.skip(task.line_number, f"cannot be read: {exc}", task.raw)
+            return
+        for message in imported.warnings:
+            report.note(report.warnings, {"line": task.line_number, "message": message})
         await self._create(
             caller, task, command, imported.created_at, imported.completed_at, report
         )
@@ -126,9 +143,8 @@ class TodoTxtImporter:
             )
         except ConstitutionalViolation as violation:
             report.blocked += 1
-            report.blocked_lines.append(
-                {"line": task.line_number, "reason": violation.verdict.reason}
-            )
+            entry = {"line": task.line_number, "reason": violation.verdict.reason}
+            report.note(report.blocked_lines, entry)
             return
         if todo.status is Status.FLAGGED:
             report.flagged += 1
@@ -137,7 +153,7 @@ class TodoTxtImporter:
                 "id": str(todo.id),
                 "reason": todo.constitutional_check.reason,
             }
-            report.flagged_lines.append(entry)
+            report.note(report.flagged_lines, entry)
         else:
             report.created += 1
 

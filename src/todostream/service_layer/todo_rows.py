@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime, tzinfo
 from typing import Any
 
-from todostream.domain.constitution import Decision, Verdict, normalise
+from todostream.domain.constitution import Decision, Verdict
 from todostream.domain.deadline import Deadline
+from todostream.domain.text_folding import fold
 from todostream.domain.todo import Priority, Status, completed_at_for
 from todostream.service_layer.commands import CreateTodo
 from todostream.service_layer.views import deadline_of
@@ -86,7 +87,7 @@ def _assign(row: TodoRow, fields: dict[str, Any], zone: tzinfo, now: datetime) -
     row.status = status.value
     row.completed_at = completed_at_for(old_status, status, row.completed_at, now)
     row.tags = list(fields["tags"])
-    row.search_text = normalise(f"{row.title}\n{row.description or ''}")
+    row.search_text = fold(f"{row.title}\n{row.description or ''}")
     place_deadline(row, fields["deadline"], zone)
 
 

@@ -38,10 +38,10 @@ class Caller:
 class ListTodos:
     """The list endpoint's query: filters, sort order and page position."""
 
-    category: str | None = None
-    status: Status | None = None
-    priority: Priority | None = None
-    tag: str | None = None
+    categories: tuple[str, ...] = ()
+    statuses: tuple[Status, ...] = ()
+    priorities: tuple[Priority, ...] = ()
+    tags: tuple[str, ...] = ()
     search: str | None = None
     deadline_after: Deadline | None = None
     deadline_before: Deadline | None = None
@@ -51,18 +51,25 @@ class ListTodos:
     cursor: str | None = None
 
     def filter(self, zone: tzinfo, now: datetime) -> TodoFilter:
-        """Day bounds are inclusive: after=D starts at D's first moment, before=D ends with D."""
+        """Day bounds are inclusive: after=D starts at D's first moment, before=D ends with D.
+        A date-time bound is exact: before=T keeps deadlines due by T."""
         return TodoFilter(
-            category=self.category,
-            status=self.status.value if self.status else None,
-            priority=self.priority.value if self.priority else None,
-            tag=self.tag,
+            categories=self.categories,
+            statuses=tuple(status.value for status in self.statuses),
+            priorities=tuple(priority.value for priority in self.priorities),
+            tags=self.tags,
             search=self.search,
             deadline_after=self.deadline_after.bounds(zone)[0] if self.deadline_after else None,
-            deadline_before=self.deadline_before.bounds(zone)[1] if self.deadline_before else None,
+            deadline_starts_before=_day_end(self.deadline_before, zone),
+            deadline_ends_by=self.deadline_before.instant if self.deadline_before else None,
             overdue=self.overdue,
             now=now,
         )
+
+
+def _day_end(bound: Deadline | None, zone: tzinfo) -> datetime | None:
+    """`before=D` (a day) keeps deadlines that begin by the end of D, whatever their kind."""
+    return bound.bounds(zone)[1] if bound is not None and bound.day is not None else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -74,7 +73,7 @@ class TodoRepository:
         query = select(TodoRow).where(
             TodoRow.owner_id == owner_id, TodoRow.deadline_day.is_not(None)
         )
-        return (await self.session.scalars(query)).all()
+        return (await self.session.scalars(query.with_for_update())).all()
 
 
 class UserRepository:
@@ -107,9 +106,28 @@ class NotificationRepository:
     def add(self, notification: NotificationRow) -> None:
         self.session.add(notification)
 
-    async def recent(self, owner_id: str, limit: int, todo_id: str | None = None) -> list[Any]:
+    async def page(
+        self,
+        owner_id: str,
+        limit: int,
+        todo_id: str | None = None,
+        after: tuple[datetime, uuid.UUID] | None = None,
+    ) -> tuple[list[NotificationRow], tuple[datetime, uuid.UUID] | None]:
+        """Newest first; `after` is the (created_at, id) of the previous page's last row."""
         query = select(NotificationRow).where(NotificationRow.owner_id == owner_id)
         if todo_id is not None:
             query = query.where(NotificationRow.todo_id == todo_id)
-        query = query.order_by(NotificationRow.created_at.desc()).limit(limit)
-        return list((await self.session.scalars(query)).all())
+        if after is not None:
+            moment, last_id = after
+            query = query.where(
+                or_(
+                    NotificationRow.created_at < moment,
+                    and_(NotificationRow.created_at == moment, NotificationRow.id < last_id),
+                )
+            )
+        query = query.order_by(NotificationRow.created_at.desc(), NotificationRow.id.desc())
+        rows = list((await self.session.scalars(query.limit(limit + 1))).all())
+        if len(rows) <= limit:
+            return rows, None
+        last = rows[limit - 1]
+        return rows[:limit], (last.created_at, last.id)

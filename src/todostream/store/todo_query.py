@@ -8,7 +8,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -23,8 +23,9 @@ from sqlalchemy import (
     select,
 )
 
-from todostream.domain.constitution import normalise
 from todostream.domain.errors import InvalidField
+from todostream.domain.text_folding import fold
+from todostream.domain.todo import text_problem
 from todostream.store.tables import TodoRow
 
 
@@ -39,7 +40,25 @@ class SortKey:
 
 
 def _as_datetime(value: Any) -> datetime:
-    return datetime.fromisoformat(str(value))
+    """A cursor's moment: ISO text with a zone, within the years the service stores."""
+    if not isinstance(value, str):
+        raise TypeError("expected an ISO date-time")
+    moment = datetime.fromisoformat(value)
+    if moment.utcoffset() is None or not 1900 <= moment.year <= 9999:
+        raise ValueError("cursor time out of range")
+    return moment.astimezone(UTC)
+
+
+def _as_rank(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10:
+        raise ValueError("cursor rank out of range")
+    return value
+
+
+def _as_text(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 1000 or text_problem(value, one_line=False):
+        raise ValueError("cursor text unusable")
+    return value
 
 
 SORT_KEYS: dict[str, SortKey] = {
@@ -47,10 +66,10 @@ SORT_KEYS: dict[str, SortKey] = {
     "updated_at": SortKey(lambda: TodoRow.updated_at, False, _as_datetime),
     "deadline": SortKey(lambda: TodoRow.deadline_end, True, _as_datetime),
     "completed_at": SortKey(lambda: TodoRow.completed_at, True, _as_datetime),
-    "priority": SortKey(lambda: TodoRow.priority_rank, False, int, reverse=True),
-    "title": SortKey(lambda: func.lower(TodoRow.title), False, str),
-    "status": SortKey(lambda: TodoRow.status, False, str),
-    "category": SortKey(lambda: func.lower(TodoRow.category), False, str),
+    "priority": SortKey(lambda: TodoRow.priority_rank, False, _as_rank, reverse=True),
+    "title": SortKey(lambda: func.lower(TodoRow.title), False, _as_text),
+    "status": SortKey(lambda: TodoRow.status, False, _as_text),
+    "category": SortKey(lambda: func.lower(TodoRow.category), False, _as_text),
 }
 DEFAULT_SORT = "-created_at"
 
@@ -85,13 +104,16 @@ class Sort:
 
 @dataclass(frozen=True, slots=True)
 class TodoFilter:
-    category: str | None = None
-    status: str | None = None
-    priority: str | None = None
-    tag: str | None = None
+    """Each tuple matches any of its values; the fields must all match."""
+
+    categories: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    priorities: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
     search: str | None = None
     deadline_after: datetime | None = None
-    deadline_before: datetime | None = None
+    deadline_starts_before: datetime | None = None
+    deadline_ends_by: datetime | None = None
     overdue: bool | None = None
     now: datetime | None = None
 
@@ -111,20 +133,32 @@ class Cursor:
 
     @classmethod
     def decode(cls, text: str, sort: Sort) -> Cursor:
+        """Read a cursor back, trusting nothing in it: it comes from the client."""
+        raw = _cursor_document(text)
+        if raw.get("s") != str(sort):
+            raise InvalidField(["query", "cursor"], "cursor belongs to another sort order; drop it")
         try:
-            raw = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-            if raw["s"] != str(sort):
-                raise InvalidField(
-                    ["query", "cursor"], "cursor belongs to another sort order; drop it"
-                )
-            value = None if raw["v"] is None else sort.key.decode(raw["v"])
-            return cls(sort=raw["s"], value=value, id=uuid.UUID(raw["id"]))
-        except InvalidField:
-            raise
-        except (ValueError, KeyError, TypeError, binascii.Error):
-            raise InvalidField(
-                ["query", "cursor"], "cursor is not one this service issued"
-            ) from None
+            value = raw["v"]
+            if value is None and not sort.key.nullable:
+                raise ValueError("missing value")
+            decoded = None if value is None else sort.key.decode(value)
+            return cls(sort=str(sort), value=decoded, id=uuid.UUID(raw["id"]))
+        except (ValueError, KeyError, TypeError, OverflowError):
+            raise _foreign_cursor() from None
+
+
+def _foreign_cursor() -> InvalidField:
+    return InvalidField(["query", "cursor"], "cursor is not one this service issued")
+
+
+def _cursor_document(text: str) -> dict[str, Any]:
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except (ValueError, binascii.Error):
+        raise _foreign_cursor() from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
+        raise _foreign_cursor()
+    return raw
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,20 +171,23 @@ class PageRequest:
 def filtered(query: Select[Any], owner_id: str, where: TodoFilter, dialect: str) -> Select[Any]:
     """Apply the owner scope and every filter that is set."""
     conditions: list[ColumnElement[bool]] = [TodoRow.owner_id == owner_id]
-    if where.category is not None:
-        conditions.append(func.lower(TodoRow.category) == where.category.strip().lower())
-    if where.status is not None:
-        conditions.append(TodoRow.status == where.status)
-    if where.priority is not None:
-        conditions.append(TodoRow.priority == where.priority)
-    if where.tag is not None:
-        conditions.append(_has_tag(where.tag.strip(), dialect))
+    if where.categories:
+        folded = {category.strip().lower() for category in where.categories}
+        conditions.append(func.lower(TodoRow.category).in_(folded))
+    if where.statuses:
+        conditions.append(TodoRow.status.in_(where.statuses))
+    if where.priorities:
+        conditions.append(TodoRow.priority.in_(where.priorities))
+    if where.tags:
+        conditions.append(or_(*(_has_tag(tag.strip(), dialect) for tag in where.tags)))
     if where.search:
-        conditions.append(TodoRow.search_text.contains(normalise(where.search), autoescape=True))
+        conditions.append(TodoRow.search_text.contains(fold(where.search), autoescape=True))
     if where.deadline_after is not None:
         conditions.append(TodoRow.deadline_start >= where.deadline_after)
-    if where.deadline_before is not None:
-        conditions.append(TodoRow.deadline_end <= where.deadline_before)
+    if where.deadline_starts_before is not None:
+        conditions.append(TodoRow.deadline_start < where.deadline_starts_before)
+    if where.deadline_ends_by is not None:
+        conditions.append(TodoRow.deadline_end <= where.deadline_ends_by)
     if where.overdue is not None:
         conditions.append(_overdue(where.now) if where.overdue else ~_overdue(where.now))
     return query.where(*conditions)

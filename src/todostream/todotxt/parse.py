@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, time
 from typing import NamedTuple
 
+from todostream.domain.deadline import FIRST_YEAR, LAST_YEAR
 from todostream.domain.todo import TITLE_MAX, has_control_characters
 
 # Only these three are line breaks; str.splitlines would also split on \x0b, \x1c, \x85, ...
@@ -103,21 +104,33 @@ def physical_lines(text: str) -> list[str]:
 
 
 def clean_line(raw: str) -> str:
-    """Tabs become spaces, other control characters go, and trailing whitespace is dropped."""
-    line = raw.replace("\t", " ")
-    if has_control_characters(line):
-        line = "".join(char for char in line if unicodedata.category(char) != "Cc")
-    return line.rstrip()
+    """Control characters and line separators become spaces (so words they separated stay
+    apart), lone surrogates are dropped, and trailing whitespace goes."""
+    if has_control_characters(raw) or any(unicodedata.category(c) in _ODD for c in raw):
+        raw = "".join(_clean_char(char) for char in raw)
+    return raw.rstrip()
+
+
+_ODD = frozenset({"Zl", "Zp", "Cs"})
+
+
+def _clean_char(char: str) -> str:
+    category = unicodedata.category(char)
+    if category == "Cs":
+        return ""
+    return " " if category in ("Cc", "Zl", "Zp") else char
 
 
 def parse_date(text: str) -> date | None:
-    """A real calendar date written exactly YYYY-MM-DD, else None."""
+    """A real calendar date written exactly YYYY-MM-DD in the years the service stores
+    (1900-9998), else None: such a "date" is read as text."""
     if _ISO_DATE.fullmatch(text) is None:
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         return None
+    return day if FIRST_YEAR <= day.year <= LAST_YEAR else None
 
 
 def is_key_value(token: str) -> bool:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from todostream.api.deps import CallerDep, ProfileServiceDep
+from todostream.api.errors import documented
 from todostream.service_layer.commands import UpdateProfile
 from todostream.service_layer.views import Profile
 
-router = APIRouter(prefix="/api", tags=["profile"])
+router = APIRouter(prefix="/api", tags=["profile"], responses=documented(400, 401, 503))
 
 
 @router.get("/me", response_model=Profile)

@@ -8,6 +8,8 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, TypeAdapter
 
 from todostream.api.deps import CallerDep, IfMatch, TodoServiceDep
+from todostream.api.errors import documented
+from todostream.api.query import checked_text, checked_texts, next_page
 from todostream.domain.deadline import Deadline, InvalidDeadline
 from todostream.domain.errors import InvalidField
 from todostream.domain.todo import Priority, Status
@@ -16,7 +18,9 @@ from todostream.service_layer.preconditions import etag_for
 from todostream.service_layer.todos import ListTodos, parse_todo_id
 from todostream.service_layer.views import Stats, TodoView
 
-router = APIRouter(prefix="/api", tags=["todos"])
+router = APIRouter(
+    prefix="/api", tags=["todos"], responses=documented(400, 401, 403, 404, 409, 412, 413, 503)
+)
 
 JSON = "application/json"
 
@@ -47,9 +51,10 @@ def _deadline_bound(name: str, value: str | None) -> Deadline | None:
     if value is None:
         return None
     try:
-        return Deadline.parse(value)
+        return Deadline.parse(checked_text(name, value) or "")
     except InvalidDeadline as exc:
-        raise InvalidField(["query", name], str(exc)) from None
+        hint = " (in a URL, write + as %2B)" if " " in value.strip() else ""
+        raise InvalidField(["query", name], f"{exc}{hint}") from None
 
 
 @router.post("/todos", status_code=201, response_model=TodoView)
@@ -59,48 +64,47 @@ async def create_todo(command: CreateTodo, caller: CallerDep, service: TodoServi
     return _todo_response(todo, 201, Location=f"/api/todos/{todo.id}")
 
 
+Repeatable = Query(description="Repeat to match any of several values")
+DateBound = Query(description="A date (that whole day counts) or a date-time with a zone")
+
+
 @router.get("/todos", response_model=list[TodoView])
 async def list_todos(
     request: Request,
     caller: CallerDep,
     service: TodoServiceDep,
-    category: str | None = None,
-    status: Status | None = None,
-    priority: Priority | None = None,
-    tag: str | None = None,
+    category: Annotated[list[str] | None, Repeatable] = None,
+    status: Annotated[list[Status] | None, Repeatable] = None,
+    priority: Annotated[list[Priority] | None, Repeatable] = None,
+    tag: Annotated[list[str] | None, Repeatable] = None,
     search: Annotated[str | None, Query(max_length=200)] = None,
-    deadline_before: Annotated[
-        str | None, Query(description="A date or a zoned date-time; dates include that day")
-    ] = None,
-    deadline_after: Annotated[
-        str | None, Query(description="A date or a zoned date-time; dates include that day")
-    ] = None,
+    deadline_before: Annotated[str | None, DateBound] = None,
+    deadline_after: Annotated[str | None, DateBound] = None,
     overdue: bool | None = None,
-    sort: Annotated[
-        str, Query(description="deadline, -created_at, priority, title, ...")
-    ] = "-created_at",
+    sort: Annotated[str, Query(description="deadline, -created_at, priority, title, ...")] = (
+        "-created_at"
+    ),
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: str | None = None,
 ) -> Response:
     """The caller's todos, newest first by default; the next page is in the Link header."""
     query = ListTodos(
-        category=category,
-        status=status,
-        priority=priority,
-        tag=tag,
-        search=search,
+        categories=checked_texts("category", category),
+        statuses=tuple(status or ()),
+        priorities=tuple(priority or ()),
+        tags=checked_texts("tag", tag),
+        search=checked_text("search", search),
         deadline_after=_deadline_bound("deadline_after", deadline_after),
         deadline_before=_deadline_bound("deadline_before", deadline_before),
         overdue=overdue,
         sort=sort,
         limit=limit,
-        cursor=cursor,
+        cursor=checked_text("cursor", cursor),
     )
     page = await service.page(caller, query)
     headers = {}
     if page.next_cursor:
-        next_url = request.url.include_query_params(cursor=page.next_cursor)
-        headers["Link"] = f'<{next_url}>; rel="next"'
+        headers["Link"] = f'<{next_page(request, page.next_cursor)}>; rel="next"'
     return Response(_TODO_LIST.dump_json(page.todos), media_type=JSON, headers=headers)
 
 

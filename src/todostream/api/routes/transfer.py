@@ -9,17 +9,18 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
 
 from todostream.api.deps import CallerDep, RuntimeDep
+from todostream.api.errors import documented
 from todostream.domain.errors import InvalidField
 from todostream.service_layer.importer import TodoTxtExporter, TodoTxtImporter
 from todostream.service_layer.todos import Caller
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/api", tags=["todo.txt"])
+router = APIRouter(prefix="/api", tags=["todo.txt"], responses=documented(401, 413, 415, 503))
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 NDJSON = "application/x-ndjson"
@@ -36,17 +37,23 @@ class ImportReportView(BaseModel):
     blocked_lines: list[dict[str, Any]]
     skipped_lines: list[dict[str, Any]]
     warnings: list[dict[str, Any]]
+    truncated: bool
 
 
 async def _read_text(request: Request) -> str:
     """The body as UTF-8 text, refusing what is too large or not text."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "text/plain":
+        raise HTTPException(
+            415,
+            "send the todo.txt file itself as text/plain, e.g. curl --data-binary @todo.txt"
+            " -H 'Content-Type: text/plain'",
+        )
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
         if len(body) > MAX_IMPORT_BYTES:
-            raise InvalidField(
-                ["body"], f"a todo.txt import is limited to {MAX_IMPORT_BYTES} bytes"
-            )
+            raise HTTPException(413, f"a todo.txt import is limited to {MAX_IMPORT_BYTES} bytes")
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -58,6 +65,7 @@ async def _read_text(request: Request) -> str:
 @router.post(
     "/import",
     response_model=ImportReportView,
+    max_body_size=MAX_IMPORT_BYTES + 1,
     openapi_extra={
         "requestBody": {"content": {"text/plain": {"schema": {"type": "string"}}}, "required": True}
     },
@@ -103,7 +111,11 @@ def _line(value: dict[str, Any]) -> bytes:
     return (json.dumps(value) + "\n").encode()
 
 
-@router.get("/export", response_class=PlainTextResponse)
+@router.get(
+    "/export",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 async def export_todotxt(
     caller: CallerDep,
     runtime: RuntimeDep,
