@@ -1,0 +1,54 @@
+"""The serving commands: one role each, or all of them in one process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from todostream.cli import common
+from todostream.config import Settings
+
+if TYPE_CHECKING:
+    from todostream.bootstrap import Role, Runtime
+
+
+def serve(
+    settings: Settings,
+    roles: frozenset[Role],
+    host: str,
+    port: int,
+    banner: Callable[[Runtime], None] | None = None,
+) -> None:
+    import uvicorn
+
+    from todostream.api.app import create_app
+
+    common.require_free_port(host, port)
+    runtime = common.build(settings, roles)
+    if banner is not None:
+        banner(runtime)
+    app = create_app(runtime)
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    uvicorn.Server(config).run()
+
+
+def serve_role(role: Role, host: str, port: int) -> None:
+    """A single role, as it runs in production: shared broker and current schema required."""
+    settings = common.settings()
+    common.require_shared_broker(settings)
+    common.run(common.require_current_schema(settings))
+    serve(settings, frozenset({role}), host, port)
+
+
+async def migrate(settings: Settings) -> list[str]:
+    """Apply pending migrations; returns the revisions applied, oldest first."""
+    from todostream.store import migrate as migrations
+    from todostream.store.database import create_engine
+
+    engine = create_engine(settings.database_url)
+    try:
+        pending = await migrations.pending_revisions(engine)
+        await migrations.upgrade(engine)
+    finally:
+        await engine.dispose()
+    return list(reversed(pending))
