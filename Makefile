@@ -8,7 +8,7 @@ PORT ?= 8000
 
 KAFKA_PORT ?= 9092
 
-.PHONY: run install migrate test lint format bench clean kafka
+.PHONY: run install system-deps migrate test lint format bench clean kafka
 
 run: install
 	$(BIN)/todostream dev --host $(HOST) --port $(PORT)
@@ -24,6 +24,17 @@ $(INSTALLED): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --constraint constraints.txt --editable '.[dev]'
 	touch $@
 
+# Tools the tests drive for real: Prometheus and promtool (Debian's prometheus package) and
+# kubectl (kustomize). Installed only when missing; needs root, as on the CI machines.
+system-deps:
+	@missing=""; for tool in prometheus promtool kubectl; do \
+	  command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages for:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends prometheus kubectl >/dev/null; \
+	fi
+
 migrate: install
 	$(BIN)/todostream migrate
 
@@ -36,7 +47,7 @@ format: install
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-test: install lint
+test: install system-deps lint
 	$(BIN)/pytest
 
 bench: install

@@ -11,14 +11,11 @@ subscription's dead-letter topic.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -140,28 +137,3 @@ class FakeSidecar:
         """Wait for deliveries in flight."""
         while self._deliveries:
             await asyncio.gather(*self._deliveries, return_exceptions=True)
-
-
-class _QuietServer(uvicorn.Server):
-    """uvicorn inside a test's event loop: no signal handlers of its own."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Any:
-        yield
-
-
-@contextlib.asynccontextmanager
-async def serving(app: Any, port: int) -> AsyncIterator[None]:
-    """Serve `app` on 127.0.0.1:`port` for the duration of the block."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off")
-    server = _QuietServer(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        await task

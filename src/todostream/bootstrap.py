@@ -21,6 +21,7 @@ from todostream.consumers.notification import NotificationHandler
 from todostream.consumers.runner import ConsumerRunner, EventHandler, RetryPolicy
 from todostream.domain.constitution import Constitution
 from todostream.domain.events import TODO_EVENTS_TOPIC
+from todostream.observability.lag import LagWatcher
 from todostream.observability.metrics import Metrics
 from todostream.pubsub.broker import Broker
 from todostream.pubsub.component import Component, load_component
@@ -58,6 +59,7 @@ class Runtime:
     authenticator: Authenticator
     relay: OutboxRelay | None = None
     consumers: dict[str, ConsumerRunner] = field(default_factory=dict)
+    lag: LagWatcher | None = None
     todos: TodoService = field(init=False)
     started: bool = False
 
@@ -78,6 +80,9 @@ class Runtime:
         await self.broker.start()
         if self.relay is not None:
             self.relay.start()
+        if self.consumers:
+            self.lag = LagWatcher(self.broker, self.metrics)
+            self.lag.start()
         self.started = True
         log.info(
             "runtime started",
@@ -95,6 +100,8 @@ class Runtime:
             log.info("republishing events the last run did not deliver", extra={"count": count})
 
     async def stop(self) -> None:
+        if self.lag is not None:
+            await self.lag.stop()
         if self.relay is not None:
             await self.relay.stop()
         await self.broker.stop()

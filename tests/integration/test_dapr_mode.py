@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.brokers import free_port, kafka_component
-from tests.dapr_sidecar import FakeSidecar, serving
+from tests.dapr_sidecar import FakeSidecar
 from tests.helpers import eventually, make_settings
+from tests.servers import serving
 from todostream.api.app import create_app
 from todostream.bootstrap import Role, Runtime, build_runtime
 from todostream.config import Settings

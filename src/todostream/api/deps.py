@@ -8,7 +8,7 @@ from fastapi import Depends, Header, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from todostream.bootstrap import Runtime
-from todostream.observability.tracing import current_traceparent
+from todostream.observability.tracing import current_traceparent, request_id_var
 from todostream.service_layer.profiles import ProfileService
 from todostream.service_layer.todos import Caller, TodoService
 
@@ -43,7 +43,9 @@ async def get_caller(
     """The user the request acts for; the raw header is checked so a non-Bearer scheme is
     refused rather than mistaken for an anonymous request."""
     user_id = runtime.authenticator.user_id(authorization)
-    return Caller(user_id=user_id, traceparent=current_traceparent())
+    return Caller(
+        user_id=user_id, traceparent=current_traceparent(), request_id=request_id_var.get()
+    )
 
 
 TodoServiceDep = Annotated[TodoService, Depends(get_todo_service)]

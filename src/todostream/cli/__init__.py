@@ -39,13 +39,19 @@ def api(
     migrate_first: Annotated[
         bool, typer.Option("--migrate", help="Upgrade the schema first.")
     ] = False,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes; metrics are merged across them.", min=1)
+    ] = 1,
 ) -> None:
     """Serve the REST API, the outbox relay (unless RELAY_ENABLED=false) and /metrics."""
     from todostream.bootstrap import Role
 
     if migrate_first:
         common.run(serve.migrate(common.settings()))
-    serve.serve_role(Role.API, host, port)
+    if workers > 1:
+        serve.serve_workers(host, port, workers)
+    else:
+        serve.serve_role(Role.API, host, port)
 
 
 @app.command()

@@ -32,6 +32,42 @@ def serve(
     uvicorn.Server(config).run()
 
 
+def serve_workers(host: str, port: int, workers: int) -> None:
+    """The API in several worker processes; their metrics are merged through files in
+    PROMETHEUS_MULTIPROC_DIR (a fresh directory is made when it is not set)."""
+    import uvicorn
+
+    settings = common.settings()
+    common.require_shared_broker(settings)
+    common.run(common.require_current_schema(settings))
+    common.require_free_port(host, port)
+    _fresh_multiprocess_dir()
+    uvicorn.run(
+        "todostream.api.factory:api_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+    )
+
+
+def _fresh_multiprocess_dir() -> None:
+    """prometheus_client's multiprocess files must start empty for every run of the server."""
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    directory = Path(configured) if configured else Path(tempfile.mkdtemp(prefix="todostream-"))
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+
+
 def serve_role(role: Role, host: str, port: int) -> None:
     """A single role, as it runs in production: shared broker and current schema required."""
     settings = common.settings()

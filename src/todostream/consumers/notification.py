@@ -97,6 +97,5 @@ class NotificationHandler:
                 "owner_id": notification.owner_id,
                 "title": notification.title,
                 "reason": notification.reason,
-                "traceparent": event.traceparent,
             },
         )

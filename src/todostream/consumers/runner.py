@@ -32,6 +32,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 
 from todostream.domain.events import CloudEvent, EventType, dead_letter_topic
 from todostream.observability.metrics import Metrics
+from todostream.observability.tracing import request_id_var, traceparent_var
 from todostream.pubsub.broker import Broker, BrokerError, Delivery, Message
 from todostream.store.tables import AppliedVersionRow, ProcessedEventRow
 from todostream.store.unit_of_work import UnitOfWork
@@ -121,14 +122,22 @@ class ConsumerRunner:
         self._clock = clock
 
     async def __call__(self, delivery: Delivery) -> None:
-        """Handle one delivery; returning acknowledges it, raising leaves it for redelivery."""
+        """Handle one delivery; returning acknowledges it, raising leaves it for redelivery.
+
+        While it is handled, the event's request id and trace are the context of every log line.
+        """
         try:
             event = decode(delivery)
         except PoisonMessage as exc:
             await self._dead_letter(delivery, exc, attempts=1)
             return
-        outcome = await self._with_retries(event, delivery)
-        self._record(event, outcome, delivery)
+        tokens = (request_id_var.set(event.requestid), traceparent_var.set(event.traceparent))
+        try:
+            outcome = await self._with_retries(event, delivery)
+            self._record(event, outcome, delivery)
+        finally:
+            request_id_var.reset(tokens[0])
+            traceparent_var.reset(tokens[1])
 
     async def _with_retries(self, event: CloudEvent, delivery: Delivery) -> Outcome:
         attempt, waited = 0, 0.0
@@ -248,8 +257,8 @@ class ConsumerRunner:
     def _record(self, event: CloudEvent, outcome: Outcome, delivery: Delivery) -> None:
         if outcome is not Outcome.DEAD_LETTERED:
             self._metrics.events_processed.labels(self.service, event.type, outcome).inc()
-        if outcome in (Outcome.SUCCESS, Outcome.GAP) and event.time is not None:
-            lag = (self._clock() - event.time).total_seconds()
+        lag = (self._clock() - event.time).total_seconds() if event.time else None
+        if outcome in (Outcome.SUCCESS, Outcome.GAP) and lag is not None:
             self._metrics.processing_latency.labels(self.service).observe(max(lag, 0.0))
         level = logging.WARNING if outcome in (Outcome.GAP, Outcome.STALE) else logging.INFO
         log.log(
@@ -262,8 +271,8 @@ class ConsumerRunner:
                 "todo_id": event.todo_id,
                 "version": event.version,
                 "outcome": outcome.value,
+                "lag_ms": round(lag * 1000, 1) if lag is not None else None,
                 "partition": delivery.partition,
-                "traceparent": event.traceparent,
             },
         )
 

@@ -44,6 +44,7 @@ class CloudEvent(BaseModel):
     time: datetime | None = None
     datacontenttype: str = "application/json"
     traceparent: str | None = None
+    requestid: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
 
     @property
@@ -73,9 +74,14 @@ def new_todo_event(
     check: dict[str, Any],
     changes: dict[str, Any] | None = None,
     traceparent: str | None = None,
+    request_id: str | None = None,
     now: datetime | None = None,
 ) -> CloudEvent:
-    """Build the envelope of one todo change; `todo` is the todo as the API shows it."""
+    """Build the envelope of one todo change; `todo` is the todo as the API shows it.
+
+    `traceparent` (W3C) and the `requestid` extension let one request be followed through the
+    consumers' logs.
+    """
     return CloudEvent(
         id=str(uuid.uuid4()),
         source=EVENT_SOURCE,
@@ -83,6 +89,7 @@ def new_todo_event(
         subject=str(todo["id"]),
         time=(now or datetime.now(UTC)),
         traceparent=traceparent,
+        requestid=request_id,
         data={
             "todo": todo,
             "owner_id": owner_id,
@@ -104,6 +111,7 @@ def derived_event(
         subject=source_event.todo_id,
         time=now,
         traceparent=source_event.traceparent,
+        requestid=source_event.requestid,
         data={**data, "event_id": source_event.id, "event_type": source_event.type},
     )
 

@@ -32,6 +32,7 @@ class Caller:
 
     user_id: str
     traceparent: str | None = None
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +295,7 @@ class TodoService:
             check=row.check,
             changes=changes,
             traceparent=caller.traceparent,
+            request_id=caller.request_id,
             now=now,
         )
         uow.add_event(event, topic=TODO_EVENTS_TOPIC, key=str(row.id), now=now)

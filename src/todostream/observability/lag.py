@@ -1,0 +1,44 @@
+"""Consumer lag as a gauge: how far each consumer group is behind, per partition."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from todostream.observability.metrics import Metrics
+from todostream.pubsub.broker import Broker, cancel_and_wait
+
+log = logging.getLogger(__name__)
+
+
+class LagWatcher:
+    """Copies the broker's view of consumer lag into `todo_consumer_lag_messages` every few
+    seconds; a broker that cannot say (Dapr) leaves the gauge empty."""
+
+    def __init__(self, broker: Broker, metrics: Metrics, interval_s: float = 5.0) -> None:
+        self._broker = broker
+        self._gauge = metrics.consumer_lag
+        self._interval = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="consumer-lag")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            await cancel_and_wait([self._task])
+            self._task = None
+
+    async def refresh(self) -> None:
+        for (group, topic, partition), behind in (await self._broker.lag()).items():
+            self._gauge.labels(group=group, topic=topic, partition=str(partition)).set(behind)
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                try:
+                    await asyncio.wait_for(self.refresh(), timeout=self._interval)
+                except Exception:
+                    log.warning("consumer lag unavailable", exc_info=True)
+            await asyncio.sleep(self._interval)
