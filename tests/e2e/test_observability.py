@@ -3,6 +3,7 @@ numbers it reports must be the traffic the test drove."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Iterator
@@ -145,3 +146,59 @@ def test_every_metrics_endpoint_passes_promtool_and_the_alert_rules_load(
     groups = httpx.get(f"{prometheus}/api/v1/rules").json()["data"]["groups"]
     assert groups
     assert all(rule["health"] in ("ok", "unknown") for g in groups for rule in g["rules"])
+
+
+def json_lines(service: ServiceProcess) -> list[dict[str, object]]:
+    lines = service.log.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+def test_one_request_can_be_followed_through_every_service_by_its_ids(
+    services: dict[str, ServiceProcess],
+) -> None:
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    headers = {
+        "X-Request-ID": "req-follow-me-1",
+        "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01",
+    }
+
+    response = httpx.post(
+        f"{services['api'].url}/api/todos", json={"title": "follow"}, headers=headers
+    )
+    todo_id = response.json()["id"]
+
+    def handled_everywhere() -> bool:
+        return all(
+            any(
+                r.get("message") == "event handled" and r.get("todo_id") == todo_id
+                for r in json_lines(s)
+            )
+            for s in (services["notification"], services["audit"])
+        )
+
+    deadline = time.monotonic() + 20
+    while not handled_everywhere():
+        assert time.monotonic() < deadline, "the event was not handled by both consumers"
+        time.sleep(0.2)
+    [access] = [
+        r
+        for r in json_lines(services["api"])
+        if r.get("route") == "/api/todos" and r.get("method") == "POST"
+    ]
+    assert access["request_id"] == "req-follow-me-1"
+    assert {"status", "duration_ms", "route", "method"} <= set(access)
+    for name in ("notification", "audit"):
+        handled = [
+            r
+            for r in json_lines(services[name])
+            if r.get("todo_id") == todo_id and r.get("message") == "event handled"
+        ]
+        assert handled[0]["request_id"] == "req-follow-me-1", name
+        assert str(handled[0]["traceparent"]).startswith(f"00-{trace_id}-"), name
+        assert {"event_type", "event_id", "outcome", "lag_ms"} <= set(handled[0]), name
+    sent = [
+        r
+        for r in json_lines(services["notification"])
+        if r.get("message") == "notification sent" and r.get("todo_id") == todo_id
+    ]
+    assert sent[0]["request_id"] == "req-follow-me-1"
