@@ -21,6 +21,7 @@ class LagWatcher:
         self._gauge = metrics.consumer_lag
         self._interval = interval_s
         self._task: asyncio.Task[None] | None = None
+        self._shown: set[tuple[str, str, str]] = set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="consumer-lag")
@@ -31,8 +32,17 @@ class LagWatcher:
             self._task = None
 
     async def refresh(self) -> None:
-        for (group, topic, partition), behind in (await self._broker.lag()).items():
-            self._gauge.labels(group=group, topic=topic, partition=str(partition)).set(behind)
+        """Set the reported partitions; drop those this process no longer owns (after a
+        rebalance), whose last value would otherwise linger and overstate the lag."""
+        reported = {
+            (group, topic, str(partition)): behind
+            for (group, topic, partition), behind in (await self._broker.lag()).items()
+        }
+        for labels in self._shown - reported.keys():
+            self._gauge.remove(*labels)
+        for labels, behind in reported.items():
+            self._gauge.labels(*labels).set(behind)
+        self._shown = set(reported)
 
     async def _run(self) -> None:
         while True:
