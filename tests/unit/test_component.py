@@ -11,6 +11,7 @@ from todostream.pubsub.component import (
     parse_component,
     parse_duration_ms,
 )
+from todostream.pubsub.factory import consumer_group
 
 SUPPORTED = "pubsub.in-memory, pubsub.kafka, pubsub.redis"
 KAFKA_YAML = """\
@@ -355,3 +356,17 @@ def test_the_default_component_is_the_in_memory_broker() -> None:
     assert component.type == "pubsub.in-memory"
     assert component.name == "pubsub"
     assert component.metadata == {}
+
+
+@pytest.mark.parametrize(
+    ("group", "expected"),
+    [
+        ("todo-app", "todo-app-audit"),
+        ("{appID}", "todostream-audit"),
+        ("{namespace}-todo", "todo-app-todo-audit"),
+    ],
+)
+def test_each_consumer_service_gets_a_group_of_its_own(group: str, expected: str) -> None:
+    component = Component(name="pubsub", type="pubsub.kafka", metadata={"consumerGroup": group})
+
+    assert consumer_group(component, "audit", {"NAMESPACE": "todo-app"}) == expected
