@@ -10,10 +10,12 @@ import asyncio
 import re
 import shutil
 import socket
+import statistics
 import sys
 
 VARIANTS = ("bare", "pure_asgi", "library", "base_http")
 WRK = ("-t2", "-c16", "-d5s")
+ROUNDS = 3
 
 
 def _free_port() -> int:
@@ -54,7 +56,11 @@ async def main() -> None:
     if shutil.which("wrk") is None:
         print("metrics middleware: skipped, wrk is not installed (apt-get install wrk)")
         return
-    rates = {variant: await _requests_per_second(variant) for variant in VARIANTS}
-    print("request metrics, one small endpoint, wrk -t2 -c16 -d5s")
+    samples: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+    for _ in range(ROUNDS):  # interleaved, so drift in machine load hits every variant alike
+        for variant in VARIANTS:
+            samples[variant].append(await _requests_per_second(variant))
+    rates = {variant: statistics.median(values) for variant, values in samples.items()}
+    print(f"request metrics, one small endpoint, wrk -t2 -c16 -d5s, median of {ROUNDS} rounds")
     for variant, rate in rates.items():
         print(f"  {variant:<10} {rate:8.0f} req/s   {rate / rates['bare']:6.1%} of bare")
