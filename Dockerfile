@@ -32,7 +32,10 @@ COPY constraints.txt /tmp/constraints.txt
 # Offline install from the wheels alone: the same pins, no index, no dev extras.
 RUN --mount=type=bind,from=wheels,source=/wheels,target=/wheels \
     pip install --no-index --find-links /wheels --constraint /tmp/constraints.txt todostream \
-    && rm /tmp/constraints.txt
+    && rm /tmp/constraints.txt \
+    && install --directory --owner 10001 --group 10001 /app
+# /app is the working directory the user may write: `docker run ... dev` keeps its SQLite file
+# and local token secret there (in Kubernetes the root filesystem is read-only and unused).
 WORKDIR /app
 USER 10001:10001
 EXPOSE 8000 8001 8002
