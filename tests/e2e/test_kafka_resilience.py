@@ -95,7 +95,10 @@ class Load:
 
     async def run(self, todos: int, *, workers: int = 16, on_progress: object = None) -> None:
         counter = itertools.count()
-        async with httpx.AsyncClient(timeout=60) as client:
+        # Idle connections expire well before uvicorn closes them (5 s), so a request never
+        # races the server closing the connection it reuses.
+        limits = httpx.Limits(keepalive_expiry=1)
+        async with httpx.AsyncClient(timeout=60, limits=limits) as client:
             await asyncio.gather(
                 *(self._worker(client, counter, todos, on_progress) for _ in range(workers))
             )
@@ -219,7 +222,10 @@ async def test_writes_succeed_while_the_broker_is_away_and_every_event_follows(
         await asyncio.sleep(2)
         tansu.pause()
         during["paused_at"] = load.writes
-        await asyncio.sleep(8)
+        await asyncio.sleep(4)
+        async with httpx.AsyncClient(timeout=10) as client:
+            during["ready_status"] = (await client.get(f"{api.url}/readyz")).status_code
+        await asyncio.sleep(4)
         during["backlog"] = await scalar(engine, unpublished_events())
         during["resumed_at"] = load.writes
         tansu.resume()
@@ -227,6 +233,7 @@ async def test_writes_succeed_while_the_broker_is_away_and_every_event_follows(
     await asyncio.gather(load.run(800, workers=4), outage())
 
     assert load.failures == []
+    assert during["ready_status"] == 503, during
     assert during["resumed_at"] - during["paused_at"] > 50, during
     assert during["backlog"] > 50, during
     await wait_until_handled(engine, load.writes)
@@ -239,3 +246,31 @@ def unpublished_events() -> object:
         .select_from(OutboxRow)
         .where(OutboxRow.published_at.is_(None), OutboxRow.topic == "todo-events")
     )
+
+
+def test_a_service_starts_while_kafka_is_unreachable_and_connects_when_it_answers(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    broker = Tansu()
+    component = kafka_component(tmp_path / "kafka.yaml", broker.bootstrap)
+    env = base_env(
+        DATABASE_URL=postgres_url, PUBSUB_COMPONENT=str(component), AUTH_JWT_SECRET=TEST_SECRET
+    )
+    api = start_service("api", ["api"], env, tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                readiness = httpx.get(f"{api.url}/readyz", timeout=5)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert readiness.status_code == 503
+        assert readiness.json()["checks"]["broker"] == "unavailable"
+        assert httpx.post(f"{api.url}/api/todos", json={"title": "early"}).status_code == 201
+        broker.start()
+        api.wait_ready(timeout_s=60)
+        assert api.process.poll() is None
+    finally:
+        api.stop()
+        broker.stop()

@@ -121,6 +121,15 @@ async def test_writes_succeed_while_the_broker_is_down_and_every_event_follows(
     await eventually(every_event_failed_once)
     assert await pending(runtime) == 5
 
+    async def gauges_show_the_backlog() -> bool:
+        registry = runtime.metrics.registry
+        return registry.get_sample_value("todo_outbox_pending_events") == 5
+
+    await eventually(gauges_show_the_backlog)
+    assert (
+        runtime.metrics.registry.get_sample_value("todo_outbox_publish_failures_total") or 0
+    ) >= 1
+
     broker.down = False
 
     async def delivered() -> bool:

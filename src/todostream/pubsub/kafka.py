@@ -102,9 +102,29 @@ class KafkaBroker(Broker):
         self._recheck_topics = False
 
     async def start(self) -> None:
+        """Begin consuming, and connect the producer if Kafka answers.
+
+        An unreachable Kafka does not stop the process: consumers keep reconnecting, publishing
+        connects on first use (the outbox holds the events meanwhile), and /readyz says so.
+        """
+        for subscription in self.subscriptions:
+            consumer = _GroupConsumer(self.settings, subscription, self._redeliver_delay)
+            self._consumers.append(consumer)
+            self._tasks.append(
+                asyncio.create_task(consumer.run(), name=f"kafka-{subscription.group}")
+            )
+        try:
+            await self._connect()
+        except BrokerUnavailable as exc:
+            log.warning(
+                "Kafka unreachable at start; will connect when it answers",
+                extra={"brokers": self.settings.brokers, "error": str(exc)},
+            )
+
+    async def _connect(self) -> None:
         if self.settings.create_topics:
             await self.ensure_topics()
-        self._producer = AIOKafkaProducer(
+        producer = AIOKafkaProducer(
             bootstrap_servers=self.settings.brokers,
             client_id=self.settings.client_id,
             acks="all",
@@ -116,13 +136,14 @@ class KafkaBroker(Broker):
             request_timeout_ms=self.settings.request_timeout_ms,
             **self.settings.auth,
         )
-        await self._producer.start()
-        for subscription in self.subscriptions:
-            consumer = _GroupConsumer(self.settings, subscription, self._redeliver_delay)
-            self._consumers.append(consumer)
-            self._tasks.append(
-                asyncio.create_task(consumer.run(), name=f"kafka-{subscription.group}")
-            )
+        try:
+            await producer.start()
+        except KafkaError as exc:
+            await producer.stop()
+            raise BrokerUnavailable(
+                f"cannot reach Kafka at {self.settings.brokers}: {exc!r}"
+            ) from exc
+        self._producer = producer
 
     async def stop(self) -> None:
         for consumer in self._consumers:
@@ -143,8 +164,8 @@ class KafkaBroker(Broker):
             request_timeout_ms=self.settings.request_timeout_ms,
             **self.settings.auth,
         )
-        await admin.start()
         try:
+            await admin.start()
             existing = set(await admin.list_topics())
             wanted = [
                 NewTopic(name, self.settings.partitions, self.settings.replication_factor)
@@ -167,10 +188,11 @@ class KafkaBroker(Broker):
         in-memory one does on restart) would otherwise auto-create them with its own defaults.
         """
         if self._producer is None:
-            raise BrokerUnavailable("the Kafka producer is not started")
-        if self._recheck_topics and self.settings.create_topics:
+            await self._connect()
+        elif self._recheck_topics and self.settings.create_topics:
             await self.ensure_topics()
-            self._recheck_topics = False
+        self._recheck_topics = False
+        assert self._producer is not None
         try:
             pending = [
                 await self._producer.send(
@@ -188,7 +210,14 @@ class KafkaBroker(Broker):
             raise error(f"Kafka did not acknowledge: {exc!r}") from exc
 
     async def healthy(self) -> bool:
-        return self._producer is not None and not any(task.done() for task in self._tasks)
+        """Connected, and the cluster answers a metadata request within two seconds."""
+        if self._producer is None or any(task.done() for task in self._tasks):
+            return False
+        try:
+            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout=2)
+        except (KafkaError, TimeoutError, OSError):
+            return False
+        return True
 
     async def lag(self) -> dict[tuple[str, str, int], int]:
         result: dict[tuple[str, str, int], int] = {}

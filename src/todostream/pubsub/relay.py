@@ -101,7 +101,9 @@ class OutboxRelay:
                 continue
             except Exception:
                 failures += 1
+                self._metrics.relay_failures.inc()
                 log.exception("relay pass failed", extra={"failures": failures})
+                await self._refresh_gauges_if_possible()
                 await asyncio.sleep(self._backoff(failures))
                 continue
             if published < self._batch_size:
@@ -140,7 +142,14 @@ class OutboxRelay:
         )
         with contextlib.suppress(Exception):
             await self._record_failure(repr(exc))
+        await self._refresh_gauges_if_possible()
         await asyncio.sleep(delay)
+
+    async def _refresh_gauges_if_possible(self) -> None:
+        """While publishing fails the backlog grows: the gauges must show it (the outbox alerts
+        read them), as long as the database still answers."""
+        with contextlib.suppress(Exception):
+            await self._maintain()
 
     async def _record_failure(self, error: str) -> None:
         async with self._sessions() as session, session.begin():
