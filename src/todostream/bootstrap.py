@@ -137,8 +137,9 @@ class Runtime:
         return checks
 
     async def _schema_state(self) -> str:
-        pending = await migrate.pending_revisions(self.engine)
-        return "ok" if not pending else f"behind by {len(pending)} migrations"
+        """Behind is not ready; newer (a rolling upgrade has migrated) is fine for old code."""
+        state = await migrate.schema_state(self.engine)
+        return state.describe() if state.behind else "ok"
 
 
 def build_runtime(

@@ -73,7 +73,9 @@ def audit_serve(host: Host = "127.0.0.1", port: Port = 8002) -> None:
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Check the audit chain; exit 1 naming the first row that breaks it."""
-    chain = common.run(_verify(common.settings()))
+    settings = common.settings()
+    common.run(common.require_current_schema(settings))
+    chain = common.run(_verify(settings))
     if not chain.ok:
         common.fail(f"audit chain broken at row {chain.first_bad_seq}: {chain.problem}", code=1)
     common.console.print(f"audit chain intact: {chain.rows} rows verified")

@@ -51,21 +51,27 @@ def run(coroutine: Coroutine[Any, Any, Any]) -> Any:
         fail(f"cannot use the database: {reason}")
 
 
-async def schema_pending(settings: Settings) -> list[str]:
-    from todostream.store import migrate
-    from todostream.store.database import create_engine
+async def require_current_schema(settings: Settings) -> None:
+    """Refuse a schema that is behind; run on one that is newer (a rolling upgrade)."""
+    import logging
 
+    from todostream.store import migrate
+    from todostream.store.database import create_engine, sqlite_path
+
+    path = sqlite_path(settings.database_url)
+    if path is not None and not path.exists():
+        fail(f"there is no database at {path}; run `todostream migrate`, or set DATABASE_URL")
     engine = create_engine(settings.database_url)
     try:
-        return await migrate.pending_revisions(engine)
+        state = await migrate.schema_state(engine)
     finally:
         await engine.dispose()
-
-
-async def require_current_schema(settings: Settings) -> None:
-    pending = await schema_pending(settings)
-    if pending:
-        fail(f"the database schema is behind ({len(pending)} migrations); run `todostream migrate`")
+    if state.behind:
+        fail(f"the database schema is {state.describe()}; run `todostream migrate`")
+    if state.unknown:
+        logging.getLogger(__name__).warning(
+            "the database schema is newer than this version", extra={"revision": state.unknown}
+        )
 
 
 def require_shared_broker(settings: Settings) -> None:

@@ -85,6 +85,8 @@ async def migrate(settings: Settings) -> list[str]:
     try:
         pending = await migrations.pending_revisions(engine)
         await migrations.upgrade(engine)
+    except migrations.UnknownRevision as exc:
+        common.fail(str(exc))
     finally:
         await engine.dispose()
     return list(reversed(pending))
