@@ -1,10 +1,11 @@
 # syntax=docker/dockerfile:1
 # One image for every todostream role; the role is the command:
-#   docker run todostream:dev api --host 0.0.0.0 --port 8000
-#   docker run todostream:dev notification --host 0.0.0.0 --port 8001
-#   docker run todostream:dev audit serve --host 0.0.0.0 --port 8002
-#   docker run todostream:dev migrate
-# Configuration is the environment (DATABASE_URL, PUBSUB_COMPONENT, ...; see README.md).
+#   docker run -p 8000:8000 todostream:dev dev --host 0.0.0.0       (all in one, SQLite in /app)
+#   docker run -e DATABASE_URL=... -e PUBSUB_COMPONENT=/etc/todostream/pubsub.yaml \
+#     -v $PWD/components/kafka.yaml:/etc/todostream/pubsub.yaml todostream:dev api --host 0.0.0.0
+#   (likewise `notification`, `audit serve` and `migrate`)
+# The single roles need a shared database and a Kafka or Redis component file; configuration
+# is the environment (see README.md).
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 

@@ -322,7 +322,7 @@ async def test_delete_answers_deleted_and_the_todo_is_gone(client: httpx.AsyncCl
     response = await client.delete(f"/api/todos/{todo['id']}")
 
     assert response.status_code == 200
-    assert response.json() == {"deleted": True, "id": todo["id"], "decision": None}
+    assert response.json() == {"deleted": True, "id": todo["id"]}
     assert (await client.get(f"/api/todos/{todo['id']}")).status_code == 404
 
 

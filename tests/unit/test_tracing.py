@@ -1,9 +1,11 @@
+import logging
 import re
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from todostream.observability.logging import RepeatLimiter
 from todostream.observability.tracing import TraceContext, child_of, request_id_from
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -111,3 +113,23 @@ def test_fresh_request_ids_differ() -> None:
 @example("abc\n")
 def test_every_request_id_given_out_is_safe_to_log_and_echo(header: str | None) -> None:
     assert SAFE_REQUEST_ID.fullmatch(request_id_from(header))
+
+
+def test_a_chatty_library_gets_one_line_per_interval_and_the_count_of_the_rest() -> None:
+    limiter = RepeatLimiter(("aiokafka",), interval_s=30)
+
+    def record(name: str, created: float) -> logging.LogRecord:
+        entry = logging.LogRecord(
+            name, logging.ERROR, "x", 1, "Unable connect to node %s", (1,), None
+        )
+        entry.created = created
+        return entry
+
+    passed = [limiter.filter(record("aiokafka.conn", t)) for t in (0.0, 1.0, 2.0, 31.0)]
+    last = record("aiokafka.conn", 62.0)
+    ours = limiter.filter(record("todostream.relay", 1.0))
+
+    assert passed == [True, False, False, True]
+    assert limiter.filter(last)
+    assert ours
+    assert not hasattr(last, "suppressed")

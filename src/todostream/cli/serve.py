@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from todostream.cli import common
@@ -41,31 +45,32 @@ def serve_workers(host: str, port: int, workers: int) -> None:
     common.require_shared_broker(settings)
     common.run(common.require_current_schema(settings))
     common.require_free_port(host, port)
-    _fresh_multiprocess_dir()
-    uvicorn.run(
-        "todostream.api.factory:api_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=None,
-        access_log=False,
-    )
+    made_here = _fresh_multiprocess_dir()
+    try:
+        uvicorn.run(
+            "todostream.api.factory:api_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=None,
+            access_log=False,
+        )
+    finally:
+        if made_here is not None:
+            shutil.rmtree(made_here, ignore_errors=True)
 
 
-def _fresh_multiprocess_dir() -> None:
-    """prometheus_client's multiprocess files must start empty for every run of the server."""
-    import os
-    import shutil
-    import tempfile
-    from pathlib import Path
-
+def _fresh_multiprocess_dir() -> Path | None:
+    """prometheus_client's multiprocess files must start empty for every run of the server.
+    Returns the directory when it was made here (and is removed again at exit)."""
     configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     directory = Path(configured) if configured else Path(tempfile.mkdtemp(prefix="todostream-"))
     if directory.exists():
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    return None if configured else directory
 
 
 def serve_role(role: Role, host: str, port: int) -> None:

@@ -107,10 +107,11 @@ class Constitution:
             "tags": " ".join(tags),
         }
         texts = readings(raw)
+        orders = (False, True) if sum(1 for value in raw.values() if value) > 1 else (False,)
         matched = [
             rule
             for rule in self.rules
-            if any(rule.matches(t, reverse=r) for t in texts for r in (False, True))
+            if any(rule.matches(t, reverse=r) for t in texts for r in orders)
         ]
         if not matched:
             return ALLOWED

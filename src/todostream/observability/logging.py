@@ -52,10 +52,38 @@ class ConsoleFormatter(logging.Formatter):
         return line
 
 
+class RepeatLimiter(logging.Filter):
+    """Lets one line of a kind through per interval for chatty client libraries.
+
+    aiokafka logs every failed connection attempt, thousands a minute while a broker is down;
+    the first line of each kind per interval gets through, with how many were held back since.
+    """
+
+    def __init__(self, prefixes: tuple[str, ...], interval_s: float = 30.0) -> None:
+        super().__init__()
+        self._prefixes = prefixes
+        self._interval = interval_s
+        self._last: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self._prefixes):
+            return True
+        key = (record.name, str(record.msg))
+        shown_at, held = self._last.get(key, (float("-inf"), 0))
+        if record.created - shown_at < self._interval:
+            self._last[key] = (shown_at, held + 1)
+            return False
+        self._last[key] = (record.created, 0)
+        if held:
+            record.suppressed = held
+        return True
+
+
 def configure_logging(log_format: str, level: str) -> None:
     """Route every logger, uvicorn's included, through one handler on stderr."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else ConsoleFormatter())
+    handler.addFilter(RepeatLimiter(("aiokafka", "kafka")))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

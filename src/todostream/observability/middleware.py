@@ -6,6 +6,7 @@ variables set here reach the endpoint, and the cost per request stays small.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from typing import Any
@@ -24,6 +25,7 @@ log = logging.getLogger("todostream.access")
 
 UNMATCHED = "<unmatched>"
 EXCLUDED_PATHS = frozenset({"/metrics"})
+PROBES = frozenset({"/healthz", "/readyz"})  # polled every few seconds; logged at debug only
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
@@ -35,10 +37,23 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 def route_template(scope: Scope) -> str:
-    """The matched route's path template; every unmatched request shares one value."""
+    """The matched route's path template; every unmatched request shares one value.
+
+    Routes the framework serves itself (the OpenAPI document and the docs pages) leave no
+    route in the scope; their fixed paths are looked up among the app's routes instead.
+    """
     route: Any = scope.get("route")
     path = getattr(route, "path", None)
-    return path if isinstance(path, str) and path else UNMATCHED
+    if isinstance(path, str) and path:
+        return path
+    return scope["path"] if scope["path"] in _fixed_paths(scope.get("app")) else UNMATCHED
+
+
+@functools.cache
+def _fixed_paths(app: Any) -> frozenset[str]:
+    routes = getattr(app, "routes", ())
+    paths = (getattr(route, "path", "") for route in routes)
+    return frozenset(path for path in paths if path and "{" not in path)
 
 
 class ObservabilityMiddleware:
@@ -95,9 +110,11 @@ class ObservabilityMiddleware:
         endpoint = route_template(scope)
         self._count(method, endpoint, status).inc()
         self._timer(method, endpoint).observe(seconds)
-        if not log.isEnabledFor(logging.INFO):
+        level = logging.DEBUG if endpoint in PROBES else logging.INFO
+        if not log.isEnabledFor(level):
             return
-        log.info(
+        log.log(
+            level,
             "request",
             extra={
                 "method": method,

@@ -127,7 +127,7 @@ async def update_todo(
     return _todo_response(await service.update(caller, todo_id, command, if_match))
 
 
-@router.delete("/todos/{id}", response_model=Deleted)
+@router.delete("/todos/{id}", response_model=Deleted, response_model_exclude_none=True)
 async def delete_todo(
     todo_id: TodoId, caller: CallerDep, service: TodoServiceDep, if_match: IfMatch = None
 ) -> Deleted:
