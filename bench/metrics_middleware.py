@@ -7,6 +7,7 @@ Needs `wrk` (Debian package) and the bench extra (`pip install -e '.[bench]'`).
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import re
 import shutil
 import socket
@@ -54,7 +55,12 @@ async def _wrk(url: str, *duration: str) -> str:
 
 async def main() -> None:
     if shutil.which("wrk") is None:
-        print("metrics middleware: skipped, wrk is not installed (apt-get install wrk)")
+        print("metrics middleware: not measured, wrk is not installed (apt-get install wrk)")
+        return
+    if importlib.util.find_spec("prometheus_fastapi_instrumentator") is None:
+        print(
+            "metrics middleware: not measured, install the bench extra: pip install -e '.[bench]'"
+        )
         return
     samples: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
     for _ in range(ROUNDS):  # interleaved, so drift in machine load hits every variant alike

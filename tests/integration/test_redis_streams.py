@@ -151,3 +151,26 @@ async def test_consumer_groups_report_their_lag(component: Component) -> None:
     finally:
         release.set()
         await broker.stop()
+
+
+async def test_a_consumer_that_stops_cleanly_leaves_its_group(
+    component: Component, redis: redis_asyncio.Redis
+) -> None:
+    handled: list[bytes] = []
+
+    async def record(delivery: Delivery) -> None:
+        handled.append(delivery.value)
+
+    broker = RedisStreamsBroker(component)
+    broker.subscribe("todo-events", "group", record)
+    await broker.start()
+    await broker.publish(messages(3))
+
+    async def all_handled() -> bool:
+        return len(handled) == 3
+
+    await eventually(all_handled)
+    await broker.stop()
+
+    stream = component.get("streamPrefix", "") + "todo-events"
+    assert await redis.xinfo_consumers(stream, "group") == []

@@ -102,8 +102,21 @@ class RedisStreamsBroker(Broker):
         await cancel_and_wait(self._tasks)
         self._tasks.clear()
         if self._client is not None:
+            await self._leave_groups(self._client)
             await self._client.aclose()
             self._client = None
+
+    async def _leave_groups(self, client: redis_asyncio.Redis) -> None:
+        """Remove this consumer's name from its groups when it holds nothing, so names of
+        stopped processes do not pile up; one still holding entries stays for XAUTOCLAIM."""
+        for subscription in self.subscriptions:
+            stream = self.settings.stream(subscription.topic)
+            with contextlib.suppress(RedisError):
+                held = await client.xpending_range(
+                    stream, subscription.group, "-", "+", 1, consumername=self.consumer_name
+                )
+                if not held:
+                    await client.xgroup_delconsumer(stream, subscription.group, self.consumer_name)
 
     async def publish(self, messages: Sequence[Message]) -> None:
         """XADD every message in one pipeline; returns once Redis has taken them all."""
