@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -171,6 +171,45 @@ async def test_a_poison_message_goes_to_the_dead_letter_topic_and_the_next_one_i
     assert {dict(d.headers)["dlq_consumer"] for d in parked} == {"notification", "audit"}
 
 
+def reshaped(change: Callable[[dict[str, Any]], object]) -> bytes:
+    body = json.loads(event(EventType.CREATED, str(uuid.uuid4()), 1).value)
+    change(body)
+    return json.dumps(body).encode()
+
+
+POISON = {
+    "naive time": reshaped(lambda body: body.update(time="2026-12-04T10:00:00")),
+    "unknown type": reshaped(lambda body: body.update(type="todo_exploded")),
+    "id over 64 characters": reshaped(lambda body: body.update(id="x" * 65)),
+    "no todo": reshaped(lambda body: body.update(subject=None, data={"version": 1})),
+    "todo id over 64 characters": reshaped(lambda body: body["data"]["todo"].update(id="t" * 65)),
+    "nested 100000 deep": b"[" * 100_000 + b"]" * 100_000,
+    "a JSON list": b"[1, 2]",
+    "not UTF-8": b"\xff\xfe{}",
+}
+
+
+@pytest.mark.parametrize("value", POISON.values(), ids=POISON.keys())
+async def test_an_event_no_consumer_can_handle_is_dead_lettered_at_once(
+    runtime: Runtime, broker: InMemoryBroker, value: bytes
+) -> None:
+    parked: list[Delivery] = []
+
+    async def park(delivery: Delivery) -> None:
+        parked.append(delivery)
+
+    broker.subscribe("todo-events-dlq", "test-dlq", park)
+    await runtime.consumers["audit"](Delivery("todo-events", "k", value))
+
+    async def parked_once() -> bool:
+        return len(parked) == 1
+
+    await eventually(parked_once)
+    assert dict(parked[0].headers)["dlq_attempts"] == "1"
+    assert parked[0].value == value
+    assert await rows(runtime, AuditRow) == []
+
+
 async def test_a_handler_that_keeps_failing_is_retried_then_dead_lettered(
     runtime: Runtime, broker: InMemoryBroker
 ) -> None:
@@ -215,9 +254,10 @@ async def test_a_gap_is_waited_for_and_filled_by_the_earlier_event(runtime: Runt
     assert processed(runtime, "audit", "todo_updated", Outcome.GAP) == 0
 
 
-async def test_a_gap_that_never_fills_is_applied_after_the_wait_and_the_late_event_is_stale(
+async def test_a_gap_is_applied_after_the_wait_and_the_late_event_is_still_handled(
     runtime: Runtime,
 ) -> None:
+    """As when a Redis consumer dies holding v2 and the group reclaims it long after v3."""
     notification, audit = runtime.consumers["notification"], runtime.consumers["audit"]
     todo_id = str(uuid.uuid4())
     first, third = event(EventType.CREATED, todo_id, 1), event(EventType.UPDATED, todo_id, 3)
@@ -227,13 +267,14 @@ async def test_a_gap_that_never_fills_is_applied_after_the_wait_and_the_late_eve
         for message in (first, third, old):
             await runner(Delivery("todo-events", todo_id, message.value))
 
-    assert processed(runtime, "audit", "todo_updated", Outcome.GAP) == 1
-    assert processed(runtime, "audit", "todo_updated", Outcome.STALE) == 1
+    for service in ("audit", "notification"):
+        assert processed(runtime, service, "todo_updated", Outcome.GAP) == 1
+        assert processed(runtime, service, "todo_updated", Outcome.STALE) == 1
     audit_rows = sorted(await rows(runtime, AuditRow), key=lambda row: row.seq)
     assert [json.loads(row.payload)["data"]["version"] for row in audit_rows] == [1, 3, 2]
     sent = await rows(runtime, NotificationRow)
     assert sorted(n.event_id for n in sent) == sorted(
-        json.loads(m.value)["id"] for m in (first, third)
+        json.loads(m.value)["id"] for m in (first, third, old)
     )
     applied = {row.consumer: row.version for row in await rows(runtime, AppliedVersionRow)}
     assert applied == {"notification": 3, "audit": 3}

@@ -115,6 +115,16 @@ async def test_a_poison_event_is_dead_lettered_through_the_sidecar(
     assert "not a CloudEvent" in parked[0].params["metadata.dlq_error"]
 
 
+async def test_a_large_deeply_nested_event_is_dead_lettered_not_refused(
+    consumer_app: httpx.AsyncClient, sidecar: FakeSidecar
+) -> None:
+    """Larger than the API's 1 MiB limit, and too deep for Python's JSON parser."""
+    body = b"[" * 800_000 + b"]" * 800_000
+
+    assert await deliver(consumer_app, body) == "SUCCESS"
+    assert [parked.body for parked in sidecar.on("todo-events-dlq")] == [body, body]
+
+
 async def test_when_dead_lettering_fails_the_app_asks_dapr_to_retry(
     consumer_app: httpx.AsyncClient, sidecar: FakeSidecar
 ) -> None:

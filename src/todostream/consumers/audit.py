@@ -20,7 +20,6 @@ class AuditHandler:
     """A trail must hold every event, so a late (stale) one is recorded too, in arrival order."""
 
     name = SERVICE
-    apply_stale = True
 
     async def apply(self, uow: UnitOfWork, event: CloudEvent, now: datetime) -> None:
         """Append to the chain and route the record to `todo-audit`, in one transaction."""

@@ -52,10 +52,10 @@ def compose(event: CloudEvent) -> NotificationRow:
 
 
 class NotificationHandler:
-    """Sends (stores and logs) a notification; a stale event's notice would mislead, so none."""
+    """Sends (stores and logs) a notification for every event, a late one included: a late
+    notice tells its owner more than none."""
 
     name = SERVICE
-    apply_stale = False
 
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
@@ -84,7 +84,7 @@ class NotificationHandler:
 
     def after_commit(self, event: CloudEvent, outcome: Outcome) -> None:
         """Log and count only what was stored, once the transaction has committed."""
-        if outcome not in (Outcome.SUCCESS, Outcome.GAP):
+        if outcome is Outcome.DUPLICATE:
             return
         notification = compose(event)
         self._metrics.notifications_sent.labels(event_type=event.type).inc()

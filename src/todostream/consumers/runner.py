@@ -9,8 +9,13 @@ no-op) and the todo version it brings (so order can be checked):
 - version > last + 1 (a gap: an earlier event has not been applied yet): retried with
   backoff for up to `gap_wait`, because the earlier event may still be in flight on another
   consumer; after that it is applied anyway and counted as `gap`.
-- version <= last (stale: a newer state is already applied): the handler decides through
-  `apply_stale`; the version never moves backwards.
+- version <= last (stale: a newer state is already applied, and this one arrives late, say
+  reclaimed from a Redis consumer that died holding it): applied all the same, so no
+  notification or audit record is lost, and counted as `stale`; the version never moves
+  backwards.
+
+A message that can never be handled (not JSON, not a CloudEvent, an unknown type, no todo)
+goes straight to the dead-letter topic.
 """
 
 from __future__ import annotations
@@ -30,14 +35,17 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
-from todostream.domain.events import CloudEvent, EventType, dead_letter_topic
+from todostream.domain.events import MAX_ID_LENGTH, CloudEvent, EventType, dead_letter_topic
 from todostream.observability.metrics import Metrics
 from todostream.observability.tracing import request_id_var, traceparent_var
-from todostream.pubsub.broker import Broker, BrokerError, Delivery, Message
+from todostream.pubsub.broker import Broker, BrokerError, Delivery, Message, MessageRejected
 from todostream.store.tables import AppliedVersionRow, ProcessedEventRow
 from todostream.store.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
+
+EVENT_TYPES = frozenset(EventType)
+DLQ_VALUE_LIMIT = 64 * 1024
 
 
 class Outcome(StrEnum):
@@ -61,7 +69,6 @@ class EventHandler(Protocol):
     """A consumer's effect, applied inside the runner's transaction."""
 
     name: str
-    apply_stale: bool
 
     async def apply(self, uow: UnitOfWork, event: CloudEvent, now: datetime) -> None: ...
 
@@ -96,10 +103,17 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def decode(delivery: Delivery) -> CloudEvent:
+    """The todo event a delivery carries, or PoisonMessage saying why it is none."""
     try:
-        return CloudEvent.model_validate(json.loads(delivery.value))
-    except (ValueError, ValidationError) as exc:
-        raise PoisonMessage(f"not a CloudEvent: {exc}") from exc
+        event = CloudEvent.model_validate(json.loads(delivery.value))
+    except (ValueError, ValidationError, RecursionError) as exc:
+        raise PoisonMessage(f"not a CloudEvent: {str(exc)[:500]}") from exc
+    if event.type not in EVENT_TYPES:
+        raise PoisonMessage(f"not a todo event type: {event.type[:100]!r}")
+    todo_id = event.todo_id
+    if not todo_id or len(todo_id) > MAX_ID_LENGTH:
+        raise PoisonMessage(f"names no todo (or an id over {MAX_ID_LENGTH} characters)")
+    return event
 
 
 class ConsumerRunner:
@@ -172,8 +186,7 @@ class ConsumerRunner:
             )
             await uow.session.flush()
             outcome = await self._order(uow, event, force)
-            if outcome is not Outcome.STALE or self._handler.apply_stale:
-                await self._handler.apply(uow, event, now)
+            await self._handler.apply(uow, event, now)
             await uow.commit()
         self._handler.after_commit(event, outcome)
         return outcome
@@ -225,15 +238,12 @@ class ConsumerRunner:
             ("dlq_consumer", self._handler.name),
         )
         target = dead_letter_topic(delivery.topic)
-        try:
-            await self._broker.publish(
-                [Message(target, delivery.key or "", delivery.value, headers)]
-            )
-        except BrokerError:
-            log.warning("dead-letter topic unavailable; the message stays unacknowledged")
-            raise
+        message = Message(target, delivery.key or "", delivery.value, headers)
+        parked = await self._park(message)
         log.error(
-            "message dead-lettered",
+            "message dead-lettered"
+            if parked
+            else "message dropped: the dead-letter topic refused it even cut short",
             exc_info=exc,
             extra={"service": self.service, "topic": target, "attempts": attempts},
         )
@@ -241,6 +251,40 @@ class ConsumerRunner:
         self._metrics.events_processed.labels(self.service, event_type, Outcome.DEAD_LETTERED).inc()
         if event is not None:
             await self._mark_processed(event)
+
+    async def _park(self, message: Message) -> bool:
+        """Publish to the dead-letter topic; False if the broker refuses even a cut copy.
+
+        A broker error raises, so the delivery is retried later. A message the broker refuses
+        as such (grown too large by the error headers, say) is sent again with its value cut
+        to DLQ_VALUE_LIMIT bytes; one refused even then is dropped, because holding it would
+        stop its partition for good.
+        """
+        try:
+            await self._broker.publish([message])
+            return True
+        except MessageRejected as exc:
+            log.warning(
+                "dead-letter topic refused the message; sending it cut short",
+                extra={"error": repr(exc), "size": len(message.value)},
+            )
+        except BrokerError:
+            log.warning("dead-letter topic unavailable; the message stays unacknowledged")
+            raise
+        cut = Message(
+            message.topic,
+            message.key[: MAX_ID_LENGTH * 4],
+            message.value[:DLQ_VALUE_LIMIT],
+            (
+                *((name, value) for name, value in message.headers if name.startswith("dlq_")),
+                ("dlq_truncated", str(len(message.value))),
+            ),
+        )
+        try:
+            await self._broker.publish([cut])
+        except MessageRejected:
+            return False
+        return True
 
     async def _mark_processed(self, event: CloudEvent) -> None:
         async with self._uow() as uow:

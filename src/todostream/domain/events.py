@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 EVENT_SOURCE = "todostream/api"
 TODO_EVENTS_TOPIC = "todo-events"
 NOTIFICATIONS_TOPIC = "todo-notifications"
 AUDIT_TOPIC = "todo-audit"
 TOPICS = (TODO_EVENTS_TOPIC, NOTIFICATIONS_TOPIC, AUDIT_TOPIC)
+MAX_ID_LENGTH = 64
+
+
+def json_object(value: bytes | str | None) -> dict[str, Any] | None:
+    """`value` parsed, if it is a JSON object; None for anything else, too deep included."""
+    try:
+        document = json.loads(value or b"null")
+    except (ValueError, RecursionError):
+        return None
+    return document if isinstance(document, dict) else None
 
 
 def dead_letter_topic(topic: str) -> str:
@@ -32,16 +43,17 @@ class CloudEvent(BaseModel):
     """The envelope every consumer accepts, whether the relay or a Dapr sidecar delivered it.
 
     Unknown attributes (Dapr adds `topic`, `pubsubname`, `traceid`, ...) are kept, not refused.
+    Ids and types fit the columns they are stored in; a time must carry its offset.
     """
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
     specversion: str = "1.0"
-    id: str = Field(min_length=1)
+    id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
     source: str = Field(min_length=1)
-    type: str = Field(min_length=1)
+    type: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
     subject: str | None = None
-    time: datetime | None = None
+    time: AwareDatetime | None = None
     datacontenttype: str = "application/json"
     traceparent: str | None = None
     requestid: str | None = None

@@ -28,6 +28,10 @@ class BrokerUnavailable(BrokerError):
     retriable = True
 
 
+class MessageRejected(BrokerError):
+    """The broker refuses this message itself (too large, say); it never takes it as it is."""
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     topic: str

@@ -8,12 +8,12 @@ POSTs each event to the route given there (see `todostream.api.routes.dapr`).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 
 import httpx
 
+from todostream.domain.events import json_object
 from todostream.pubsub.broker import Broker, BrokerError, BrokerUnavailable, Message
 from todostream.pubsub.component import Component
 
@@ -23,11 +23,8 @@ CLOUDEVENTS_JSON = "application/cloudevents+json"
 
 
 def is_cloudevent(value: bytes) -> bool:
-    try:
-        document = json.loads(value)
-    except ValueError:
-        return False
-    return isinstance(document, dict) and "specversion" in document and "id" in document
+    document = json_object(value)
+    return document is not None and "specversion" in document and "id" in document
 
 
 class DaprSidecarBroker(Broker):

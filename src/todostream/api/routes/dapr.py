@@ -8,20 +8,21 @@ subscription per topic and app.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
 
 from todostream.api.deps import RuntimeDep
-from todostream.domain.events import dead_letter_topic
+from todostream.domain.events import dead_letter_topic, json_object
 from todostream.pubsub.broker import Delivery
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["dapr"], include_in_schema=False)
 
 EVENTS_ROUTE = "/dapr/events/{topic}"
+# Above the API's 1 MiB: a broker's largest message arrives wrapped in the sidecar's envelope.
+MAX_EVENT_BYTES = 4 * 1024 * 1024
 
 
 @router.get("/dapr/subscribe")
@@ -38,7 +39,7 @@ async def subscriptions(runtime: RuntimeDep) -> list[dict[str, Any]]:
     ]
 
 
-@router.post(EVENTS_ROUTE)
+@router.post(EVENTS_ROUTE, max_body_size=MAX_EVENT_BYTES)
 async def deliver(topic: str, request: Request, runtime: RuntimeDep) -> dict[str, str]:
     """Hand the event to this process's consumers; each stores its effect once."""
     handlers = [s.handler for s in runtime.broker.subscriptions if s.topic == topic]
@@ -57,8 +58,5 @@ async def deliver(topic: str, request: Request, runtime: RuntimeDep) -> dict[str
 
 
 def _subject(body: bytes) -> str | None:
-    try:
-        subject = json.loads(body).get("subject")
-    except (ValueError, AttributeError):
-        return None
+    subject = (json_object(body) or {}).get("subject")
     return subject if isinstance(subject, str) else None
