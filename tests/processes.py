@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from tests.brokers import free_port
+from tests.helpers import TEST_SECRET
 
 
 @dataclass
@@ -77,3 +78,12 @@ def start_service(name: str, args: list[str], env: dict[str, str], workdir: Path
             command, cwd=workdir, env=env, stdout=sink, stderr=subprocess.STDOUT
         )
     return ServiceProcess(name, port, process, log)
+
+
+def run_cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run `todostream <args>` to completion with the test secret and the given settings."""
+    environment = {**base_env(AUTH_JWT_SECRET=TEST_SECRET), **env}
+    command = [sys.executable, "-m", "todostream", *args]
+    return subprocess.run(
+        command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=120
+    )

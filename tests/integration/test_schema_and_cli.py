@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,22 +12,11 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import POSTGRES_ADMIN_DSN
-from tests.helpers import TEST_SECRET, make_settings
+from tests.helpers import make_settings
+from tests.processes import run_cli as cli
 from todostream.bootstrap import ALL_ROLES, build_runtime
 from todostream.store import migrate
 from todostream.store.database import create_engine
-
-
-def cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")},
-        "AUTH_JWT_SECRET": TEST_SECRET,
-        **env,
-    }
-    command = [sys.executable, "-m", "todostream", *args]
-    return subprocess.run(
-        command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=120
-    )
 
 
 def test_commands_that_need_a_database_say_so_when_there_is_none(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from todostream.cli import common, report, serve, transfer
+from todostream.cli import common, outbox, report, serve, transfer
 
 if TYPE_CHECKING:
     from todostream.bootstrap import Runtime
@@ -18,6 +18,8 @@ app = typer.Typer(
 )
 audit_app = typer.Typer(help="The audit service and its hash-chained log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+outbox_app = typer.Typer(help="The transactional outbox the relay publishes.", no_args_is_help=True)
+app.add_typer(outbox_app, name="outbox")
 
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
 Port = Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)]
@@ -93,6 +95,40 @@ async def _verify(settings: Any) -> Any:
             return await verify_chain(session)
     finally:
         await engine.dispose()
+
+
+@outbox_app.command("status")
+def outbox_status() -> None:
+    """How many events wait for the relay, and how old the oldest is."""
+    settings = common.settings()
+    common.run(common.require_current_schema(settings))
+    pending, age = common.run(outbox.backlog(settings))
+    common.console.print(f"{pending} events pending; oldest {age.total_seconds():.1f}s old")
+
+
+Consumers = Annotated[
+    list[str] | None,
+    typer.Option("--consumer", help="notification or audit; repeat for both (the default)."),
+]
+
+
+@outbox_app.command("replay")
+def outbox_replay(consumer: Consumers = None) -> None:
+    """Publish again every event a consumer has not processed, after a broker lost messages.
+
+    Consumers skip what they had handled, so replaying too much is harmless; events older than
+    OUTBOX_RETENTION_HOURS are gone from the outbox and cannot be replayed.
+    """
+    chosen = sorted(set(consumer or ["notification", "audit"]))
+    unknown = set(chosen) - {"notification", "audit"}
+    if unknown:
+        common.fail(f"unknown consumer {', '.join(sorted(unknown))}: use notification or audit")
+    settings = common.settings()
+    common.run(common.require_current_schema(settings))
+    count = common.run(outbox.replay_unconsumed(settings, chosen))
+    common.console.print(
+        f"{count} events marked for publishing again; a running relay sends them now"
+    )
 
 
 @app.command()
