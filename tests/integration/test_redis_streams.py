@@ -174,3 +174,65 @@ async def test_a_consumer_that_stops_cleanly_leaves_its_group(
 
     stream = component.get("streamPrefix", "") + "todo-events"
     assert await redis.xinfo_consumers(stream, "group") == []
+
+
+async def test_an_entry_from_another_producer_with_odd_fields_is_delivered_and_acknowledged(
+    component: Component, redis: redis_asyncio.Redis
+) -> None:
+    received: list[Delivery] = []
+
+    async def keep(delivery: Delivery) -> None:
+        received.append(delivery)
+
+    stream = component.get("streamPrefix", "") + "todo-events"
+    await redis.xadd(stream, {"data": b"{}", "key": b"\xff", "headers": b"not json"})
+    await redis.xadd(stream, {"data": b"{}", "headers": b"[1, 2]"})
+    broker = RedisStreamsBroker(component)
+    broker.subscribe("todo-events", "group", keep)
+    await broker.start()
+    try:
+
+        async def both() -> bool:
+            return len(received) == 2
+
+        await eventually(both)
+        assert [(d.key, d.headers) for d in received] == [("\ufffd", ()), (None, ())]
+        assert (await redis.xpending(stream, "group"))["pending"] == 0
+        assert await broker.healthy()
+    finally:
+        await broker.stop()
+
+
+async def test_entries_trimmed_while_pending_are_dropped_with_a_warning(
+    component: Component, redis: redis_asyncio.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    stalled, finished = asyncio.Event(), []
+
+    async def dies_holding(delivery: Delivery) -> None:
+        stalled.set()
+        await asyncio.Event().wait()
+
+    async def completes(delivery: Delivery) -> None:
+        finished.append(delivery.value)
+
+    first = RedisStreamsBroker(component)
+    first.subscribe("todo-events", "group", dies_holding)
+    await first.start()
+    await first.publish(messages(5))
+    await asyncio.wait_for(stalled.wait(), timeout=10)
+    await first.stop()
+    stream = component.get("streamPrefix", "") + "todo-events"
+    await redis.xtrim(stream, maxlen=0)
+    second = RedisStreamsBroker(component)
+    second.subscribe("todo-events", "group", completes)
+    await second.start()
+    try:
+
+        async def warned() -> bool:
+            return any("trimmed" in record.getMessage() for record in caplog.records)
+
+        await eventually(warned, timeout_s=20)
+        assert finished == []
+        assert (await redis.xpending(stream, "group"))["pending"] == 0
+    finally:
+        await second.stop()

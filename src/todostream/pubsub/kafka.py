@@ -15,7 +15,13 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    TopicAlreadyExistsError,
+)
 
 from todostream.domain.events import TOPICS, dead_letter_topic
 from todostream.pubsub.broker import (
@@ -25,6 +31,7 @@ from todostream.pubsub.broker import (
     BrokerUnavailable,
     Delivery,
     Message,
+    MessageRejected,
     Subscription,
     cancel_and_wait,
 )
@@ -33,6 +40,7 @@ from todostream.pubsub.component import Component, ComponentError
 log = logging.getLogger(__name__)
 
 COMPRESSION = {"none": None, "gzip": "gzip", "snappy": "snappy", "lz4": "lz4", "zstd": "zstd"}
+TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError)
 OFFSETS = {"oldest": "earliest", "newest": "latest", "earliest": "earliest", "latest": "latest"}
 
 
@@ -204,6 +212,8 @@ class KafkaBroker(Broker):
                 for message in messages
             ]
             await asyncio.gather(*pending)
+        except TOO_LARGE as exc:
+            raise MessageRejected(f"Kafka refused a message as too large: {exc!r}") from exc
         except KafkaError as exc:
             self._recheck_topics = True
             error = BrokerUnavailable if getattr(exc, "retriable", True) else BrokerError
@@ -222,7 +232,10 @@ class KafkaBroker(Broker):
     async def lag(self) -> dict[tuple[str, str, int], int]:
         result: dict[tuple[str, str, int], int] = {}
         for consumer in self._consumers:
-            result.update(consumer.lag())
+            try:
+                result.update(await consumer.lag())
+            except (KafkaError, OSError) as exc:
+                log.debug("lag unavailable", extra={"error": repr(exc)})
         return result
 
 
@@ -234,11 +247,14 @@ class _GroupConsumer:
         self.subscription = subscription
         self.delay = delay
         self.consumer: AIOKafkaConsumer | None = None
-        self.committed: dict[TopicPartition, int] = {}
         self.stopping = False
 
     async def run(self) -> None:
-        """Consume until stopped; a broken connection is rebuilt after a pause."""
+        """Consume until stopped; a broken connection, or anything else, is rebuilt after a pause.
+
+        Nothing a message or the broker does may end this loop: a dead consumer would leave its
+        partitions assigned to a member that never reads them.
+        """
         while not self.stopping:
             try:
                 await self._consume()
@@ -246,6 +262,12 @@ class _GroupConsumer:
                 log.warning(
                     "Kafka consumer lost its broker; reconnecting",
                     extra={"group": self.subscription.group, "error": repr(exc)},
+                )
+                await asyncio.sleep(self.delay)
+            except Exception:
+                log.exception(
+                    "Kafka consumer failed; reconnecting",
+                    extra={"group": self.subscription.group},
                 )
                 await asyncio.sleep(self.delay)
             finally:
@@ -275,16 +297,8 @@ class _GroupConsumer:
         """Handle one partition's records in order, committing after each stored effect."""
         assert self.consumer is not None
         for record in records:
-            delivery = Delivery(
-                topic=record.topic,
-                key=record.key.decode() if record.key else None,
-                value=record.value or b"",
-                partition=record.partition,
-                position=str(record.offset),
-                headers=tuple((k, v.decode(errors="replace")) for k, v in record.headers or ()),
-            )
             try:
-                await self.subscription.handler(delivery)
+                await self.subscription.handler(_delivery(record))
             except Exception:
                 log.exception(
                     "handler failed; the message will be delivered again",
@@ -294,20 +308,24 @@ class _GroupConsumer:
                 await asyncio.sleep(self.delay)
                 return
             await self.consumer.commit({tp: record.offset + 1})
-            self.committed[tp] = record.offset + 1
 
-    def lag(self) -> dict[tuple[str, str, int], int]:
-        """Messages behind the fetch high-water mark, for the partitions this member owns."""
-        if self.consumer is None:
+    async def lag(self) -> dict[tuple[str, str, int], int]:
+        """Messages behind the fetch high-water mark, for the partitions this member owns.
+
+        The group's committed offset is asked of the broker: after a rebalance another member
+        may have moved it, and a local note of our own last commit would be stale.
+        """
+        consumer = self.consumer
+        if consumer is None:
             return {}
         result = {}
-        for tp in self.consumer.assignment():
-            highwater = self.consumer.highwater(tp)
-            if highwater is not None:
-                position = self.committed.get(tp, highwater)
-                result[(self.subscription.group, tp.topic, tp.partition)] = max(
-                    highwater - position, 0
-                )
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            committed = await consumer.committed(tp)
+            position = highwater if committed is None else committed
+            result[(self.subscription.group, tp.topic, tp.partition)] = max(highwater - position, 0)
         return result
 
     async def _close(self) -> None:
@@ -315,3 +333,17 @@ class _GroupConsumer:
             with contextlib.suppress(KafkaError):
                 await self.consumer.stop()
             self.consumer = None
+
+
+def _delivery(record: ConsumerRecord[Any, Any]) -> Delivery:
+    """The broker-neutral view of a record; undecodable keys and headers arrive replaced."""
+    return Delivery(
+        topic=record.topic,
+        key=record.key.decode(errors="replace") if record.key else None,
+        value=record.value or b"",
+        partition=record.partition,
+        position=str(record.offset),
+        headers=tuple(
+            (name, (value or b"").decode(errors="replace")) for name, value in record.headers or ()
+        ),
+    )

@@ -23,6 +23,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError, ResponseError
 
+from todostream.domain.events import json_object
 from todostream.pubsub.broker import (
     Broker,
     BrokerUnavailable,
@@ -142,7 +143,8 @@ class RedisStreamsBroker(Broker):
             raise BrokerUnavailable(f"Redis did not take the messages: {exc!r}") from exc
 
     async def healthy(self) -> bool:
-        if self._client is None:
+        """Redis answers and every reader is still running."""
+        if self._client is None or any(task.done() for task in self._tasks):
             return False
         try:
             return bool(await self._client.ping())
@@ -167,7 +169,26 @@ class RedisStreamsBroker(Broker):
 
 
 def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _headers(raw: bytes | None) -> tuple[tuple[str, str], ...]:
+    """The headers field as pairs; an entry written by another producer may hold anything."""
+    decoded = json_object(raw) or {}
+    return tuple(
+        (name, value if isinstance(value, str) else json.dumps(value))
+        for name, value in decoded.items()
+    )
+
+
+def _delivery(topic: str, entry_id: bytes, fields: dict[bytes, bytes]) -> Delivery:
+    return Delivery(
+        topic=topic,
+        key=_text(fields.get(b"key", b"")) or None,
+        value=fields.get(b"data", b""),
+        position=_text(entry_id),
+        headers=_headers(fields.get(b"headers")),
+    )
 
 
 class _GroupReader:
@@ -185,7 +206,7 @@ class _GroupReader:
         return self.broker._client
 
     async def run(self) -> None:
-        """Read until stopped; Redis outages are waited out."""
+        """Read until stopped; Redis outages, and anything else, are waited out and retried."""
         while not self.broker.stopping:
             try:
                 await self._ensure_group()
@@ -196,6 +217,12 @@ class _GroupReader:
                 log.warning(
                     "Redis consumer lost its server; reconnecting",
                     extra={"group": self.subscription.group, "error": repr(exc)},
+                )
+                await asyncio.sleep(self.broker._redeliver_delay)
+            except Exception:
+                log.exception(
+                    "Redis consumer failed; starting over",
+                    extra={"group": self.subscription.group},
                 )
                 await asyncio.sleep(self.broker._redeliver_delay)
 
@@ -238,7 +265,15 @@ class _GroupReader:
             if trimmed:
                 # Entries trimmed by MAXLEN while pending carry no fields; drop them from the PEL.
                 await self.client.xack(self.stream, self.subscription.group, *trimmed)
+                self._report_trimmed(len(trimmed))
         return entries
+
+    def _report_trimmed(self, count: int) -> None:
+        log.warning(
+            "pending messages were trimmed from the stream before they were handled; "
+            "raise maxLenApprox",
+            extra={"stream": self.stream, "group": self.subscription.group, "count": count},
+        )
 
     async def _reclaim(self) -> None:
         """Take over entries another consumer has held longer than `processingTimeout`.
@@ -254,6 +289,9 @@ class _GroupReader:
             count=self.settings.queue_depth,
         )
         claimed = [entry for entry in response[1] if entry[1]]
+        deleted = response[2] if len(response) > 2 else []
+        if deleted:
+            self._report_trimmed(len(deleted))
         if claimed:
             log.info(
                 "reclaimed pending messages", extra={"count": len(claimed), "stream": self.stream}
@@ -261,13 +299,7 @@ class _GroupReader:
 
     async def _handle(self, entries: list[Entry]) -> None:
         for entry_id, fields in entries:
-            delivery = Delivery(
-                topic=self.subscription.topic,
-                key=_text(fields.get(b"key", b"")) or None,
-                value=fields.get(b"data", b""),
-                position=_text(entry_id),
-                headers=tuple(json.loads(fields.get(b"headers", b"{}")).items()),
-            )
+            delivery = _delivery(self.subscription.topic, entry_id, fields)
             try:
                 await self.subscription.handler(delivery)
             except Exception:
