@@ -14,6 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.brokers import Tansu
 from tests.helpers import make_settings
 from todostream.api.app import create_app
 from todostream.bootstrap import ALL_ROLES, Role, Runtime, build_runtime
@@ -137,3 +138,11 @@ def postgres_url(postgres_database: str) -> str:
     """This run's PostgreSQL database, emptied for the test (for multi-process scenarios)."""
     asyncio.run(_empty_postgres(postgres_database))
     return postgres_database
+
+
+@pytest.fixture
+def tansu() -> Iterator[Tansu]:
+    """A tansu broker of the test's own, for tests that stop, restart or fill it."""
+    broker = Tansu().start()
+    yield broker
+    broker.stop()

@@ -35,13 +35,6 @@ pytestmark = [
 
 
 @pytest.fixture
-def tansu() -> Iterator[Tansu]:
-    broker = Tansu().start()
-    yield broker
-    broker.stop()
-
-
-@pytest.fixture
 def env(postgres_url: str, tansu: Tansu, tmp_path: Path) -> dict[str, str]:
     component = kafka_component(tmp_path / "kafka.yaml", tansu.bootstrap)
     return base_env(

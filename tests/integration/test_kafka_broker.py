@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -24,13 +24,6 @@ from todostream.store import outbox
 from todostream.store.tables import AuditRow, NotificationRow
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture
-def tansu() -> Iterator[Tansu]:
-    broker = Tansu().start()
-    yield broker
-    broker.stop()
 
 
 @pytest.fixture

@@ -40,24 +40,31 @@ def messages(count: int) -> list[Message]:
     return [Message("todo-events", f"k{n % 5}", f"m{n}".encode()) for n in range(count)]
 
 
-async def test_messages_a_dead_consumer_left_pending_are_reclaimed_after_the_timeout(
-    component: Component, redis: redis_asyncio.Redis
-) -> None:
-    stalled, finished = asyncio.Event(), []
+async def leave_pending(component: Component, sent: list[Message]) -> None:
+    """Publish `sent` and stop a consumer that took them all without acknowledging any."""
+    stalled = asyncio.Event()
 
     async def dies_holding(delivery: Delivery) -> None:
         stalled.set()
         await asyncio.Event().wait()
 
-    async def completes(delivery: Delivery) -> None:
-        finished.append(delivery.value)
-
     first = RedisStreamsBroker(component)
     first.subscribe("todo-events", "group", dies_holding)
     await first.start()
-    await first.publish(messages(5))
+    await first.publish(sent)
     await asyncio.wait_for(stalled.wait(), timeout=10)
     await first.stop()
+
+
+async def test_messages_a_dead_consumer_left_pending_are_reclaimed_after_the_timeout(
+    component: Component, redis: redis_asyncio.Redis
+) -> None:
+    finished: list[bytes] = []
+
+    async def completes(delivery: Delivery) -> None:
+        finished.append(delivery.value)
+
+    await leave_pending(component, messages(5))
     second = RedisStreamsBroker(component)
     second.subscribe("todo-events", "group", completes)
     await second.start()
@@ -206,21 +213,12 @@ async def test_an_entry_from_another_producer_with_odd_fields_is_delivered_and_a
 async def test_entries_trimmed_while_pending_are_dropped_with_a_warning(
     component: Component, redis: redis_asyncio.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    stalled, finished = asyncio.Event(), []
-
-    async def dies_holding(delivery: Delivery) -> None:
-        stalled.set()
-        await asyncio.Event().wait()
+    finished: list[bytes] = []
 
     async def completes(delivery: Delivery) -> None:
         finished.append(delivery.value)
 
-    first = RedisStreamsBroker(component)
-    first.subscribe("todo-events", "group", dies_holding)
-    await first.start()
-    await first.publish(messages(5))
-    await asyncio.wait_for(stalled.wait(), timeout=10)
-    await first.stop()
+    await leave_pending(component, messages(5))
     stream = component.get("streamPrefix", "") + "todo-events"
     await redis.xtrim(stream, maxlen=0)
     second = RedisStreamsBroker(component)
