@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Sequence
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from todostream.observability.lag import LagWatcher
@@ -17,6 +20,7 @@ class ReportedLag(Broker):
     def __init__(self) -> None:
         super().__init__()
         self.report: dict[tuple[str, str, int], int] = {}
+        self.failure: Exception | None = None
 
     async def start(self) -> None:
         return None
@@ -28,6 +32,8 @@ class ReportedLag(Broker):
         return None
 
     async def lag(self) -> dict[tuple[str, str, int], int]:
+        if self.failure is not None:
+            raise self.failure
         return dict(self.report)
 
 
@@ -52,3 +58,22 @@ async def test_reported_lag_is_set_and_partitions_given_up_are_removed() -> None
 
     assert first == {"0": 5, "1": 7}
     assert shown(metrics) == {"1": 2}
+
+
+async def test_an_outage_is_logged_once_in_one_line_and_its_end_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broker, metrics = ReportedLag(), Metrics(CollectorRegistry())
+    watcher = LagWatcher(broker, metrics, interval_s=0.01)
+    broker.failure = TimeoutError()
+    caplog.set_level(logging.INFO, logger="todostream.observability.lag")
+
+    watcher.start()
+    await asyncio.sleep(0.2)
+    broker.failure = None
+    await asyncio.sleep(0.1)
+    await watcher.stop()
+
+    lines = [(record.getMessage(), record.exc_info) for record in caplog.records]
+    assert lines == [("consumer lag unavailable", None), ("consumer lag available again", None)]
+    assert caplog.records[0].error == "TimeoutError"

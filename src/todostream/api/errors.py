@@ -22,6 +22,7 @@ from todostream.domain.errors import (
     TodoNotFound,
     VersionMismatch,
 )
+from todostream.observability.logging import describe_error
 from todostream.observability.tracing import request_id_var
 from todostream.service_layer.preconditions import etag_for
 
@@ -74,6 +75,8 @@ def _echo(value: Any) -> Any:
         text.encode("utf-8")
     except (TypeError, ValueError):
         return repr(value)[:INPUT_ECHO_MAX]
+    if isinstance(value, str):
+        return value if len(value) <= INPUT_ECHO_MAX else value[:INPUT_ECHO_MAX] + "…"
     return value if len(text) <= INPUT_ECHO_MAX else text[:INPUT_ECHO_MAX] + "…"
 
 
@@ -97,7 +100,7 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     )
     if not unavailable:
         return await _unexpected(request, exc)
-    log.error("database unavailable", exc_info=exc)
+    log.error("database unavailable", extra={"error": describe_error(exc)})
     return JSONResponse(
         {"detail": "the database is unavailable; retry shortly"},
         status_code=503,

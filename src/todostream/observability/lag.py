@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
+from todostream.observability.logging import describe_error
 from todostream.observability.metrics import Metrics
-from todostream.pubsub.broker import Broker, cancel_and_wait
+from todostream.pubsub.broker import Broker, BrokerError, cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +45,22 @@ class LagWatcher:
         self._shown = set(reported)
 
     async def _run(self) -> None:
+        """Refresh forever; an outage is logged once when it starts and once when it ends, not
+        every few seconds, and an expected one (broker down, timeout) without a traceback."""
+        failing = False
         while True:
-            with contextlib.suppress(TimeoutError):
-                try:
-                    await asyncio.wait_for(self.refresh(), timeout=self._interval)
-                except Exception:
-                    log.warning("consumer lag unavailable", exc_info=True)
+            try:
+                await asyncio.wait_for(self.refresh(), timeout=self._interval)
+            except (BrokerError, OSError, TimeoutError) as exc:
+                if not failing:
+                    log.warning("consumer lag unavailable", extra={"error": describe_error(exc)})
+                failing = True
+            except Exception:
+                if not failing:
+                    log.exception("consumer lag unavailable: unexpected error")
+                failing = True
+            else:
+                if failing:
+                    log.info("consumer lag available again")
+                failing = False
             await asyncio.sleep(self._interval)

@@ -27,6 +27,13 @@ def structured_fields(record: logging.LogRecord) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value is not None}
 
 
+def describe_error(exc: BaseException) -> str:
+    """An error in one line (its type, and its message when it has one), for expected
+    outages whose traceback would say nothing new every few seconds."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
