@@ -9,6 +9,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from tests.conftest import POSTGRES_ADMIN_DSN
@@ -83,11 +84,14 @@ async def test_several_processes_may_migrate_one_database_at_the_same_time(
 ) -> None:
     engines = [create_engine(empty_postgres) for _ in range(3)]
     try:
-        await asyncio.gather(*(migrate.upgrade(engine) for engine in engines))
+        applied = await asyncio.gather(*(migrate.upgrade(engine) for engine in engines))
         state = await migrate.schema_state(engines[0])
     finally:
         for engine in engines:
             await engine.dispose()
 
+    script = ScriptDirectory.from_config(migrate.alembic_config())
+    every_revision = [revision.revision for revision in reversed(list(script.walk_revisions()))]
+    assert sorted(applied, key=len) == [[], [], every_revision]
     assert state.pending == ()
     assert state.unknown == ()

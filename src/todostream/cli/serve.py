@@ -88,10 +88,8 @@ async def migrate(settings: Settings) -> list[str]:
 
     engine = create_engine(settings.database_url)
     try:
-        pending = await migrations.pending_revisions(engine)
-        await migrations.upgrade(engine)
+        return await migrations.upgrade(engine)
     except migrations.UnknownRevision as exc:
         common.fail(str(exc))
     finally:
         await engine.dispose()
-    return list(reversed(pending))

@@ -54,8 +54,9 @@ class SchemaState:
         return "ok"
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the schema to `revision`, in one transaction where the database allows it.
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> list[str]:
+    """Bring the schema to `revision`, in one transaction where the database allows it;
+    returns the revisions this call applied, oldest first.
 
     On PostgreSQL a transaction-scoped advisory lock lets several processes run this at once
     (each replica's start-up, a Job): the first migrates, the others then find nothing to do.
@@ -69,7 +70,14 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     async with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
-        await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+        return await connection.run_sync(lambda sync: _apply(sync, revision))
+
+
+def _apply(sync: Connection, revision: str) -> list[str]:
+    before = _state(sync).pending
+    command.upgrade(alembic_config(sync), revision)
+    after = set(_state(sync).pending)
+    return [applied for applied in reversed(before) if applied not in after]
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
@@ -78,20 +86,21 @@ async def downgrade(engine: AsyncEngine, revision: str) -> None:
 
 
 async def schema_state(engine: AsyncEngine) -> SchemaState:
-    def _state(sync: Connection) -> SchemaState:
-        current = set(MigrationContext.configure(sync).get_current_heads())
-        script = ScriptDirectory.from_config(alembic_config())
-        known = {revision.revision for revision in script.walk_revisions()}
-        pending = []
-        for head in script.get_revisions("heads"):
-            for revision in script.iterate_revisions(head.revision, None):
-                if revision.revision in current:
-                    break
-                pending.append(revision.revision)
-        return SchemaState(tuple(pending), tuple(sorted(current - known)))
-
     async with engine.connect() as connection:
         return await connection.run_sync(_state)
+
+
+def _state(sync: Connection) -> SchemaState:
+    current = set(MigrationContext.configure(sync).get_current_heads())
+    script = ScriptDirectory.from_config(alembic_config())
+    known = {revision.revision for revision in script.walk_revisions()}
+    pending = []
+    for head in script.get_revisions("heads"):
+        for revision in script.iterate_revisions(head.revision, None):
+            if revision.revision in current:
+                break
+            pending.append(revision.revision)
+    return SchemaState(tuple(pending), tuple(sorted(current - known)))
 
 
 async def pending_revisions(engine: AsyncEngine) -> list[str]:
