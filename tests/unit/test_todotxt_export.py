@@ -148,6 +148,17 @@ def test_completed_todo_without_completed_at_uses_the_creation_date_twice() -> N
     assert format_line(todo, UTC) == "x 2020-01-01 2020-01-01 call Sam"
 
 
+def test_a_todo_completed_before_it_was_created_is_written_without_a_creation_date() -> None:
+    """An imported done line without a creation date is created at import time, after it was
+    completed; writing that date back would read as a creation after the completion."""
+    todo = Todo(status=Status.COMPLETED, completed_at=datetime(2018, 9, 3, tzinfo=UTC))
+
+    line = format_line(todo, UTC)
+
+    assert line == "x 2018-09-03 call Sam"
+    assert reimported(todo, UTC).warnings == []
+
+
 def test_line_breaks_inside_fields_never_split_the_line() -> None:
     todo = Todo(title="call\nSam\r\x0bnow\u2028please", tags=["a\rb"])
 
@@ -207,7 +218,9 @@ def _representable(draw: st.DrawFn) -> tuple[Todo, tzinfo]:
     priority = draw(st.sampled_from(Priority))
     status = draw(st.sampled_from([Status.PENDING, Status.COMPLETED]))
     category, tags = draw(_category_and_tags(priority))
-    completed = draw(_DAYS) if status is Status.COMPLETED else None
+    created = draw(_DAYS)
+    later_days = st.dates(min_value=created, max_value=date(2100, 12, 31))
+    completed = draw(later_days) if status is Status.COMPLETED else None
     todo = Todo(
         title=" ".join(draw(st.lists(_WORDS, min_size=1, max_size=8))),
         category=category,
@@ -215,7 +228,7 @@ def _representable(draw: st.DrawFn) -> tuple[Todo, tzinfo]:
         status=status,
         tags=tags,
         deadline=draw(st.none() | _DAYS.map(lambda day: Deadline(day=day))),
-        created_at=day_start(draw(_DAYS), zone),
+        created_at=day_start(created, zone),
         completed_at=day_start(completed, zone) if completed is not None else None,
     )
     return todo, zone

@@ -73,6 +73,9 @@ def _leading_fields(todo: ExportableTodo, letter: str | None, zone: tzinfo) -> l
         return [f"({letter})" if letter else "", created]
     # todo.txt cannot write a creation date without a completion date before it.
     completed = _day(todo.completed_at, zone) if todo.completed_at is not None else created
+    if created > completed:
+        # Created after it was done: an import of a line that had no creation date.
+        return ["x", completed]
     return ["x", completed, created]
 
 
