@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -58,6 +58,17 @@ async def test_defaults_fill_category_priority_and_status(client: httpx.AsyncCli
     assert todo["description"] is None
     assert todo["deadline"] is None
     assert todo["tags"] == []
+
+
+async def test_a_long_bad_input_is_echoed_cut_short_as_the_string_it_was(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post("/api/todos", json={"title": "x", "description": "d" * 10_001})
+
+    [error] = response.json()["detail"]
+    assert response.status_code == 422
+    assert error["loc"] == ["body", "description"]
+    assert error["input"] == "d" * 200 + "…"
 
 
 @pytest.mark.parametrize(
@@ -571,10 +582,26 @@ async def test_more_than_fifty_different_tags_is_422(client: httpx.AsyncClient) 
     assert response.status_code == 422
 
 
-async def test_a_body_over_one_megabyte_is_413(client: httpx.AsyncClient) -> None:
-    response = await client.post("/api/todos", json={"title": "x", "description": "d" * 1_100_000})
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+async def test_a_body_over_one_megabyte_is_a_json_413_and_stores_nothing(
+    client: httpx.AsyncClient, declared: bool
+) -> None:
+    body = json.dumps({"title": "x", "description": "d" * 1_100_000}).encode()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 65536):
+            yield body[start : start + 65536]
+
+    response = await client.post(
+        "/api/todos",
+        content=body if declared else chunks(),
+        headers={"Content-Type": "application/json"},
+    )
 
     assert response.status_code == 413
+    assert response.headers["content-type"] == "application/json"
+    assert "too large" in response.json()["detail"].lower()
+    assert (await client.get("/api/todos")).json() == []
 
 
 async def test_repeated_filters_match_any_of_their_values(client: httpx.AsyncClient) -> None:

@@ -7,8 +7,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
 
 from todostream import __version__
+from todostream.api.body_limit import JsonTooLarge
 from todostream.api.errors import install_error_handlers
 from todostream.api.etag import ETagMiddleware
 from todostream.api.routes import dapr, health, notifications, profile, todos, transfer
@@ -17,12 +19,23 @@ from todostream.config import PubSubMode
 from todostream.observability.middleware import ObservabilityMiddleware
 
 MAX_JSON_BODY_BYTES = 1024 * 1024  # a todo is at most ~30 kB; the import route allows more
+TOO_LARGE = (
+    f"the request body is too large: JSON bodies are limited to {MAX_JSON_BODY_BYTES} bytes,"
+    f" todo.txt imports to {transfer.MAX_IMPORT_BYTES} bytes"
+)
 
 DESCRIPTION = """A todo service in which every change is an event.
 
 Send `Authorization: Bearer <token>`; in the embedded default, requests without a token act as
 the local user. Writes accept `If-Match` with the ETag of the version they expect.
 """
+
+
+class TodoApp(FastAPI):
+    """FastAPI whose answer to an oversized body is JSON like every other error's."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return JsonTooLarge(super().build_middleware_stack(), TOO_LARGE)
 
 
 def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
@@ -36,7 +49,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
         else:
             yield
 
-    app = FastAPI(
+    app = TodoApp(
         title="todostream",
         version=__version__,
         description=DESCRIPTION,
