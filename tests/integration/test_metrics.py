@@ -17,8 +17,10 @@ from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 from tests.brokers import free_port
+from tests.helpers import make_settings
 from tests.servers import serving
 from todostream.bootstrap import Runtime
+from todostream.config import Settings
 from todostream.observability.metrics import HTTP_BUCKETS, Metrics
 from todostream.observability.middleware import ObservabilityMiddleware
 
@@ -134,6 +136,41 @@ async def test_a_scan_of_unknown_paths_adds_one_label_value_not_one_per_path(
         )
         == 1000
     )
+
+
+class TestCorsPreflights:
+    @pytest.fixture
+    def settings(self, database_url: str) -> Settings:
+        return make_settings(database_url, cors_allow_origins="http://app.test")
+
+    async def test_a_preflight_is_answered_and_labelled_by_the_route_it_asks_about(
+        self, client: httpx.AsyncClient, runtime: Runtime
+    ) -> None:
+        response = await client.options(
+            f"/api/todos/{uuid.uuid4()}",
+            headers={"Origin": "http://app.test", "Access-Control-Request-Method": "PATCH"},
+        )
+
+        assert response.status_code == 200
+        assert response.headers["access-control-allow-origin"] == "http://app.test"
+        assert "PATCH" in response.headers["access-control-allow-methods"]
+        assert series(runtime, "http_requests_total") == [
+            {"method": "OPTIONS", "endpoint": "/api/todos/{id}", "status_code": "200"}
+        ]
+
+    async def test_an_origin_not_allowed_gets_no_cors_headers(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        preflight = await client.options(
+            "/api/todos",
+            headers={"Origin": "http://evil.test", "Access-Control-Request-Method": "POST"},
+        )
+        simple = await client.get("/api/todos", headers={"Origin": "http://evil.test"})
+
+        assert preflight.status_code == 400
+        assert "access-control-allow-origin" not in preflight.headers
+        assert simple.status_code == 200
+        assert "access-control-allow-origin" not in simple.headers
 
 
 async def test_odd_methods_share_one_label_value(

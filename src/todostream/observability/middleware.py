@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import time
 from typing import Any
 
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from todostream.observability.metrics import Metrics
@@ -39,21 +41,28 @@ def _header(scope: Scope, name: bytes) -> str | None:
 def route_template(scope: Scope) -> str:
     """The matched route's path template; every unmatched request shares one value.
 
-    Routes the framework serves itself (the OpenAPI document and the docs pages) leave no
-    route in the scope; their fixed paths are looked up among the app's routes instead.
+    Some requests are answered before routing leaves a route in the scope: the framework's
+    own pages (OpenAPI, docs) and CORS preflights. Their path is matched against the app's
+    routes here, so they are labelled by the route they were for.
     """
     route: Any = scope.get("route")
     path = getattr(route, "path", None)
     if isinstance(path, str) and path:
         return path
-    return scope["path"] if scope["path"] in _fixed_paths(scope.get("app")) else UNMATCHED
+    for pattern, template in _templates(scope.get("app")):
+        if pattern.match(scope["path"]):
+            return template
+    return UNMATCHED
 
 
 @functools.cache
-def _fixed_paths(app: Any) -> frozenset[str]:
-    routes = getattr(app, "routes", ())
-    paths = (getattr(route, "path", "") for route in routes)
-    return frozenset(path for path in paths if path and "{" not in path)
+def _templates(app: Any) -> tuple[tuple[re.Pattern[str], str], ...]:
+    """Every path template the app serves: its own top-level routes and its API's paths."""
+    paths = [getattr(route, "path", "") for route in getattr(app, "routes", ())]
+    openapi = getattr(app, "openapi", None)
+    if callable(openapi):
+        paths.extend(openapi().get("paths", {}))
+    return tuple((compile_path(path)[0], path) for path in dict.fromkeys(paths) if path)
 
 
 class ObservabilityMiddleware:
