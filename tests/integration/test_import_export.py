@@ -188,6 +188,29 @@ async def test_cli_import_of_a_missing_file_fails_with_one_clear_line(
     assert "nope.txt" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        ("--url", "http://127.0.0.1:9", "--user", "someone"),
+        ("--token", "abc"),
+    ],
+    ids=["user-with-url", "token-without-url"],
+)
+async def test_cli_import_refuses_an_owner_option_its_mode_would_ignore(
+    database_url: str, tmp_path: Path, runtime: Runtime, options: tuple[str, ...]
+) -> None:
+    source = tmp_path / "todo.txt"
+    source.write_text("Call the dentist\n", encoding="utf-8")
+
+    result = run_cli(database_url, "import", str(source), *options, cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert "mode" in result.stderr
+    async with runtime.sessions() as session:
+        stored = (await session.execute(select(func.count()).select_from(TodoRow))).scalar_one()
+    assert stored == 0
+
+
 @pytest.mark.parametrize("content_type", ["application/json", "multipart/form-data; boundary=x"])
 async def test_an_import_that_is_not_text_plain_is_415_and_stores_nothing(
     client: httpx.AsyncClient, content_type: str

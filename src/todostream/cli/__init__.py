@@ -116,8 +116,9 @@ Consumers = Annotated[
 def outbox_replay(consumer: Consumers = None) -> None:
     """Publish again every event a consumer has not processed, after a broker lost messages.
 
-    Consumers skip what they had handled, so replaying too much is harmless; events older than
-    OUTBOX_RETENTION_HOURS are gone from the outbox and cannot be replayed.
+    Consumers skip what they had handled, so replaying too much is harmless.
+
+    Events older than OUTBOX_RETENTION_HOURS are gone from the outbox and cannot be replayed.
     """
     chosen = sorted(set(consumer or ["notification", "audit"]))
     unknown = set(chosen) - {"notification", "audit"}
@@ -170,7 +171,10 @@ def token(
 @app.command("import")
 def import_file(
     file: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="A todo.txt file.")
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, readable=True, metavar="FILE", help="A todo.txt file."
+        ),
     ],
     url: Annotated[
         str | None,
@@ -180,6 +184,10 @@ def import_file(
     user: Annotated[str | None, typer.Option(help="Owner of the todos (database mode).")] = None,
 ) -> None:
     """Import a todo.txt file: every line goes through the same checks and events as the API."""
+    if url and user is not None:
+        common.fail("--user is for database mode; with --url the token says whose todos they are")
+    if not url and token_ is not None:
+        common.fail("--token is for --url; in database mode --user says whose todos they are")
     text = transfer.read_file(file)
     lines = text.count("\n") + 1
     if url:
