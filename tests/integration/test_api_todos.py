@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import uuid
@@ -415,6 +416,26 @@ async def test_changing_time_zone_moves_day_deadlines(
     assert await before("2026-01-15T23:30:00Z") == 1  # Paris: it ended at 23:00 UTC
 
 
+async def test_concurrent_time_zone_changes_all_succeed_and_leave_deadlines_consistent(
+    client: httpx.AsyncClient,
+) -> None:
+    for number in range(40):
+        await client.post("/api/todos", json={"title": f"d{number}", "deadline": "2026-01-15"})
+    zones = ["Asia/Tokyo", "UTC"] * 20 + ["America/New_York"]
+
+    answers = await asyncio.gather(
+        *(client.patch("/api/me", json={"time_zone": zone}) for zone in zones)
+    )
+
+    assert [answer.status_code for answer in answers] == [200] * len(zones)
+    final = (await client.get("/api/me")).json()["time_zone"]
+    due = {todo["deadline"] for todo in (await client.get("/api/todos")).json()}
+    assert due == {"2026-01-15"}
+    late_utc = {"deadline_before": "2026-01-16T04:30:00Z"}  # 23:30 in New York
+    still_open = len((await client.get("/api/todos", params=late_utc)).json())
+    assert still_open == (0 if final == "America/New_York" else 40)
+
+
 async def test_unknown_time_zone_is_422(client: httpx.AsyncClient) -> None:
     response = await client.patch("/api/me", json={"time_zone": "Mars/Olympus"})
 
@@ -566,6 +587,52 @@ async def test_forged_cursors_are_422_not_500(
 
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["query", "cursor"]
+
+
+def too_deep(depth: int = 5000) -> str:
+    return base64.urlsafe_b64encode(b"[" * depth).decode()
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        forged({"t": "2024-01-01T00:00:00+00:00", "id": 123}),
+        forged({"t": 20240101, "id": str(uuid.uuid4())}),
+        forged({"t": "2024-01-01T00:00:00", "id": str(uuid.uuid4())}),
+        too_deep(),
+        base64.urlsafe_b64encode(b'{"id": "x", "t": ' + b"[" * 5000).decode(),
+    ],
+    ids=["int-id", "int-time", "naive-time", "deep", "deep-inside-an-object"],
+)
+@pytest.mark.parametrize("path", ["/api/todos", "/api/notifications"])
+async def test_forged_cursors_on_every_list_are_422(
+    client: httpx.AsyncClient, path: str, cursor: str
+) -> None:
+    response = await client.get(path, params={"cursor": cursor})
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "cursor"]
+
+
+@pytest.mark.parametrize("name", ["tag", "category", "status"])
+async def test_more_than_fifty_values_of_one_filter_is_422(
+    client: httpx.AsyncClient, name: str
+) -> None:
+    values = ["pending"] * 51 if name == "status" else [f"t{n}" for n in range(1000)]
+
+    response = await client.get("/api/todos", params={name: values})
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", name]
+
+
+async def test_fifty_tag_filters_still_answer(client: httpx.AsyncClient) -> None:
+    await create(client, tags=["t49"])
+
+    response = await client.get("/api/todos", params={"tag": [f"t{n}" for n in range(50)]})
+
+    assert response.status_code == 200
+    assert len(response.json()) == 1
 
 
 async def test_repeating_a_tag_fifty_one_times_counts_as_one_tag(client: httpx.AsyncClient) -> None:

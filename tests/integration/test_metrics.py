@@ -19,10 +19,12 @@ from starlette.routing import Route
 from tests.brokers import free_port
 from tests.helpers import make_settings
 from tests.servers import serving
+from todostream.api.app import create_app
 from todostream.bootstrap import Runtime
 from todostream.config import Settings
 from todostream.observability.metrics import HTTP_BUCKETS, Metrics
 from todostream.observability.middleware import ObservabilityMiddleware
+from todostream.service_layer.profiles import ProfileService
 
 
 def sample(runtime: Runtime, name: str, **labels: str) -> float:
@@ -232,3 +234,23 @@ async def test_a_stream_passes_through_at_once_and_is_timed_to_its_end(
     )
     assert total is not None
     assert total >= 0.6
+
+
+async def test_an_unexpected_error_is_a_json_500_carrying_the_request_id(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ProfileService, "get", broken)
+    app = create_app(runtime, manage_runtime=False)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/api/me", headers={"X-Request-ID": "req-abc"})
+
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal error", "request_id": "req-abc"}
+    assert response.headers["x-request-id"] == "req-abc"
+    assert response.headers["traceparent"]
+    labels = {"method": "GET", "endpoint": "/api/me", "status_code": "500"}
+    assert sample(runtime, "http_requests_total", **labels) == 1

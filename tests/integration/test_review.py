@@ -111,6 +111,29 @@ async def test_a_flagged_todo_cannot_leave_review_by_a_status_update(
     assert (await client.get(f"/api/todos/{todo['id']}")).json()["status"] == "flagged"
 
 
+async def test_a_flagged_todo_sent_back_whole_with_one_change_stays_under_review(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    todo = await flagged(client)
+
+    response = await client.put(f"/api/todos/{todo['id']}", json={**todo, "priority": "high"})
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "flagged"
+    assert response.json()["priority"] == "high"
+    assert await event_types(runtime) == ["todo_flagged", "todo_updated"]
+
+
+async def test_a_client_cannot_put_a_todo_under_review_itself(client: httpx.AsyncClient) -> None:
+    todo = (await client.post("/api/todos", json={"title": "water the plants"})).json()
+
+    response = await client.patch(f"/api/todos/{todo['id']}", json={"status": "flagged"})
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "status"]
+    assert (await client.get(f"/api/todos/{todo['id']}")).json()["status"] == "pending"
+
+
 async def test_editing_flagged_content_until_no_rule_matches_ends_the_review(
     client: httpx.AsyncClient,
 ) -> None:

@@ -93,19 +93,33 @@ async def _validation_failed(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=422)
 
 
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
+
+
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    """503 when the database cannot be reached or is overloaded (retrying helps), else 500."""
+    """503 when the database cannot be reached, is overloaded or chose this transaction as a
+    deadlock victim (retrying helps; nothing was stored), else a logged 500."""
+    if _sqlstate(exc) in RETRYABLE_SQLSTATES:
+        log.warning("transaction lost to a concurrent one", extra={"error": describe_error(exc)})
+        return _retry_later("a concurrent change got in the way; nothing was stored, retry")
     unavailable = isinstance(exc, OperationalError | InterfaceError | PoolTimeout) or (
         isinstance(exc, DBAPIError) and exc.connection_invalidated
     )
     if not unavailable:
+        log.error("database error", exc_info=exc)
         return await _unexpected(request, exc)
     log.error("database unavailable", extra={"error": describe_error(exc)})
-    return JSONResponse(
-        {"detail": "the database is unavailable; retry shortly"},
-        status_code=503,
-        headers={"Retry-After": "5"},
-    )
+    return _retry_later("the database is unavailable; retry shortly")
+
+
+def _sqlstate(exc: Exception) -> str | None:
+    original = getattr(exc, "orig", None)
+    code = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    return code if isinstance(code, str) else None
+
+
+def _retry_later(detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "5"})
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

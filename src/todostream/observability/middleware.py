@@ -12,6 +12,7 @@ import re
 import time
 from typing import Any
 
+from starlette.responses import JSONResponse
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -93,7 +94,7 @@ class ObservabilityMiddleware:
         trace = child_of(_header(scope, b"traceparent"))
         request_id = request_id_from(_header(scope, b"x-request-id"), trace.trace_id)
         tokens = (request_id_var.set(request_id), traceparent_var.set(trace.traceparent))
-        status = [500]
+        status = [0]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -107,8 +108,15 @@ class ObservabilityMiddleware:
         started = time.perf_counter()
         try:
             await self.app(scope, receive, send_with_headers)
+        except Exception:
+            if not status[0]:
+                # Answered here, while the request id is known; the error goes on to be logged.
+                await JSONResponse(
+                    {"detail": "internal error", "request_id": request_id}, status_code=500
+                )(scope, receive, send_with_headers)
+            raise
         finally:
-            self._observe(scope, status[0], time.perf_counter() - started, request_id)
+            self._observe(scope, status[0] or 500, time.perf_counter() - started, request_id)
             request_id_var.reset(tokens[0])
             traceparent_var.reset(tokens[1])
 

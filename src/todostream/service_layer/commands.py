@@ -96,9 +96,12 @@ def _checked_tags(tags: list[str] | None) -> list[str]:
     return cleaned
 
 
+FLAGGED_BY_POLICY_ONLY = "flagged is set by the content policy, not by clients"
+
+
 def _refuse_flagged(value: Status | None) -> Status | None:
     if value is Status.FLAGGED:
-        raise ValueError("flagged is set by the content policy, not by clients")
+        raise ValueError(FLAGGED_BY_POLICY_ONLY)
     return value
 
 
@@ -140,7 +143,6 @@ class UpdateTodo(BaseModel):
 
     _one_line = field_validator("title", "category")(_one_visible_line)
     _storable = field_validator("description")(_storable_text)
-    _status_not_flagged = field_validator("status")(_refuse_flagged)
 
     @field_validator(*REQUIRED_FIELDS, mode="after")
     @classmethod

@@ -33,7 +33,9 @@ class ProfileService:
         except InvalidTimeZone as exc:
             raise InvalidField(["body", "time_zone"], str(exc)) from None
         async with self._uow() as uow:
-            user = await uow.users.get_or_create(caller.user_id, self._clock())
+            await uow.users.get_or_create(caller.user_id, self._clock())
+            user = await uow.users.lock(caller.user_id)
+            assert user is not None
             user.time_zone = zone.key
             for row in await uow.todos.with_day_deadlines(user.id):
                 place_deadline(row, deadline_of(row), zone)

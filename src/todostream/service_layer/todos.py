@@ -11,10 +11,21 @@ from typing import Any
 
 from todostream.domain.constitution import Constitution, Decision, RuleMatch, Verdict
 from todostream.domain.deadline import Deadline, parse_time_zone
-from todostream.domain.errors import ConstitutionalViolation, InvalidTransition, TodoNotFound
+from todostream.domain.errors import (
+    ConstitutionalViolation,
+    InvalidField,
+    InvalidTransition,
+    TodoNotFound,
+)
 from todostream.domain.events import TODO_EVENTS_TOPIC, EventType, new_todo_event
 from todostream.domain.todo import Priority, Status
-from todostream.service_layer.commands import CONTENT_FIELDS, CreateTodo, ReviewTodo, UpdateTodo
+from todostream.service_layer.commands import (
+    CONTENT_FIELDS,
+    FLAGGED_BY_POLICY_ONLY,
+    CreateTodo,
+    ReviewTodo,
+    UpdateTodo,
+)
 from todostream.service_layer.preconditions import check_if_match
 from todostream.service_layer.todo_rows import apply_fields, draft_row, plain, snapshot
 from todostream.service_layer.views import Stats, TodoView, todo_view
@@ -315,7 +326,11 @@ class TodoService:
 
 
 def _refuse_leaving_review(row: TodoRow, command: UpdateTodo) -> None:
+    """Review is entered and left by the policy and reviewers only; a client may still send a
+    flagged todo back as it read it."""
     wanted = command.changes().get("status")
+    if wanted is Status.FLAGGED and row.status != Status.FLAGGED.value:
+        raise InvalidField(["body", "status"], FLAGGED_BY_POLICY_ONLY)
     if row.status == Status.FLAGGED.value and wanted not in (None, Status.FLAGGED):
         raise InvalidTransition(
             f"todo {row.id} is flagged; it leaves review through POST /api/todos/{row.id}/review"

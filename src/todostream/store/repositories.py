@@ -70,8 +70,10 @@ class TodoRepository:
 
     async def with_day_deadlines(self, owner_id: str) -> Sequence[TodoRow]:
         """Todos whose deadline is a whole day, to move when the owner changes time zone."""
-        query = select(TodoRow).where(
-            TodoRow.owner_id == owner_id, TodoRow.deadline_day.is_not(None)
+        query = (
+            select(TodoRow)
+            .where(TodoRow.owner_id == owner_id, TodoRow.deadline_day.is_not(None))
+            .order_by(TodoRow.id)
         )
         return (await self.session.scalars(query.with_for_update())).all()
 
@@ -82,6 +84,13 @@ class UserRepository:
 
     async def get(self, user_id: str) -> UserRow | None:
         return await self.session.get(UserRow, user_id)
+
+    async def lock(self, user_id: str) -> UserRow | None:
+        """The user's row, locked until the transaction ends, so that changes of one user's
+        settings (and the todos they move) happen one at a time."""
+        return await self.session.get(
+            UserRow, user_id, with_for_update=True, populate_existing=True
+        )
 
     async def get_or_create(self, user_id: str, now: datetime) -> UserRow:
         """The user's row, created with default settings the first time they appear.

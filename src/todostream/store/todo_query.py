@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 
 from todostream.domain.errors import InvalidField
+from todostream.domain.events import json_object
 from todostream.domain.text_folding import fold
 from todostream.domain.todo import text_problem
 from todostream.store.tables import TodoRow
@@ -134,7 +135,7 @@ class Cursor:
     @classmethod
     def decode(cls, text: str, sort: Sort) -> Cursor:
         """Read a cursor back, trusting nothing in it: it comes from the client."""
-        raw = _cursor_document(text)
+        raw = cursor_document(text)
         if raw.get("s") != str(sort):
             raise InvalidField(["query", "cursor"], "cursor belongs to another sort order; drop it")
         try:
@@ -143,7 +144,7 @@ class Cursor:
                 raise ValueError("missing value")
             decoded = None if value is None else sort.key.decode(value)
             return cls(sort=str(sort), value=decoded, id=uuid.UUID(raw["id"]))
-        except (ValueError, KeyError, TypeError, OverflowError):
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
             raise _foreign_cursor() from None
 
 
@@ -151,12 +152,15 @@ def _foreign_cursor() -> InvalidField:
     return InvalidField(["query", "cursor"], "cursor is not one this service issued")
 
 
-def _cursor_document(text: str) -> dict[str, Any]:
+def cursor_document(text: str) -> dict[str, Any]:
+    """The JSON object inside a client's cursor, with a string `id`; InvalidField for anything
+    else, nesting too deep to parse included."""
     try:
-        raw = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (ValueError, binascii.Error):
         raise _foreign_cursor() from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
+    raw = json_object(decoded)
+    if raw is None or not isinstance(raw.get("id"), str):
         raise _foreign_cursor()
     return raw
 

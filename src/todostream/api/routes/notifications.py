@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import uuid
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from todostream.api.errors import documented
 from todostream.api.query import checked_text, next_page
 from todostream.domain.errors import InvalidField
 from todostream.service_layer.views import NotificationView
+from todostream.store.todo_query import cursor_document
 
 router = APIRouter(prefix="/api", tags=["notifications"], responses=documented(401, 503))
 _NOTIFICATIONS = TypeAdapter(list[NotificationView])
@@ -28,13 +28,13 @@ def _encode(position: tuple[datetime, uuid.UUID]) -> str:
 
 
 def _decode(cursor: str) -> tuple[datetime, uuid.UUID]:
+    raw = cursor_document(cursor)
     try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         moment = datetime.fromisoformat(raw["t"])
         if moment.utcoffset() is None:
             raise ValueError("no zone")
         return moment.astimezone(UTC), uuid.UUID(raw["id"])
-    except (ValueError, KeyError, TypeError, OverflowError, binascii.Error):
+    except (ValueError, KeyError, TypeError, OverflowError):
         raise InvalidField(["query", "cursor"], "cursor is not one this service issued") from None
 
 

@@ -64,7 +64,11 @@ async def create_todo(command: CreateTodo, caller: CallerDep, service: TodoServi
     return _todo_response(todo, 201, Location=f"/api/todos/{todo.id}")
 
 
-Repeatable = Query(description="Repeat to match any of several values")
+MAX_FILTER_VALUES = 50  # as many as a todo may have tags; more is a query no client sends
+Repeatable = Query(
+    description=f"Repeat to match any of several values (at most {MAX_FILTER_VALUES})",
+    max_length=MAX_FILTER_VALUES,
+)
 DateBound = Query(description="A date (that whole day counts) or a date-time with a zone")
 
 
