@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -58,6 +59,20 @@ async def test_an_untouched_chain_verifies(runtime: Runtime) -> None:
 
     assert report.ok
     assert report.rows == 5
+
+
+async def test_a_chain_growing_while_it_is_verified_verifies(runtime: Runtime) -> None:
+    await append_events(runtime, 1100)
+    writing = asyncio.create_task(append_events(runtime, 300))
+
+    reports = []
+    while not writing.done():
+        reports.append(await audit_chain.verify_snapshot(runtime.engine))
+    await writing
+
+    assert reports
+    assert all(report.ok for report in reports), [r.problem for r in reports if not r.ok]
+    assert all(report.rows >= 1100 for report in reports)
 
 
 async def test_an_empty_chain_verifies(runtime: Runtime) -> None:

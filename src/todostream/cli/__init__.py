@@ -84,15 +84,12 @@ def audit_verify() -> None:
 
 
 async def _verify(settings: Any) -> Any:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    from todostream.store.audit_chain import verify_chain
+    from todostream.store.audit_chain import verify_snapshot
     from todostream.store.database import create_engine
 
     engine = create_engine(settings.database_url)
     try:
-        async with engine.connect() as connection, AsyncSession(bind=connection) as session:
-            return await verify_chain(session)
+        return await verify_snapshot(engine)
     finally:
         await engine.dispose()
 

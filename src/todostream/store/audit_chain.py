@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from todostream.domain.events import CloudEvent
 from todostream.store.tables import AuditHeadRow, AuditRow
@@ -87,6 +87,18 @@ async def _rows(session: AsyncSession, chunk: int = 1000) -> AsyncIterator[Audit
             return
         after = rows[-1].seq
         session.expunge_all()
+
+
+async def verify_snapshot(engine: AsyncEngine) -> ChainReport:
+    """`verify_chain` over one snapshot of the log, so rows appended while it reads neither
+    count nor look like rows removed from the end."""
+    async with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection = await connection.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+        async with connection.begin(), AsyncSession(bind=connection) as session:
+            return await verify_chain(session)
 
 
 async def verify_chain(session: AsyncSession) -> ChainReport:
