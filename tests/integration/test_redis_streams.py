@@ -210,6 +210,35 @@ async def test_an_entry_from_another_producer_with_odd_fields_is_delivered_and_a
         await broker.stop()
 
 
+async def test_entries_a_dead_consumer_held_are_taken_over_mid_batch_and_handled_first(
+    component: Component,
+) -> None:
+    finished: list[bytes] = []
+
+    async def slowly(delivery: Delivery) -> None:
+        await asyncio.sleep(0.15)
+        finished.append(delivery.value)
+
+    await leave_pending(component, messages(5))
+    later = [Message("todo-events", "k", f"later{n}".encode()) for n in range(40)]
+    second = RedisStreamsBroker(component)
+    second.subscribe("todo-events", "group", slowly)
+    await second.start()
+    try:
+        await second.publish(later)
+
+        async def all_handled() -> bool:
+            return len(finished) == 45
+
+        await eventually(all_handled, timeout_s=30)
+    finally:
+        await second.stop()
+
+    held = [finished.index(f"m{n}".encode()) for n in range(5)]
+    assert held == sorted(held)
+    assert max(held) < 40  # taken over while the 40 later entries were being handled
+
+
 async def test_entries_trimmed_while_pending_are_dropped_with_a_warning(
     component: Component, redis: redis_asyncio.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:

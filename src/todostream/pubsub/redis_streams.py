@@ -199,6 +199,7 @@ class _GroupReader:
         self.settings = broker.settings
         self.subscription = subscription
         self.stream = broker.settings.stream(subscription.topic)
+        self._next_reclaim = 0.0
 
     @property
     def client(self) -> redis_asyncio.Redis:
@@ -239,16 +240,20 @@ class _GroupReader:
         """Own pending entries first (they failed or were claimed), then new ones.
 
         Retrying what this consumer already holds before reading further keeps one stream's
-        entries in order through a handler failure.
+        entries in order through a handler failure. Reclaiming is checked between entries, not
+        only between batches: entries a dead consumer held are older than the batch in hand,
+        and the consumers wait for them (version gaps) before applying what came later.
         """
-        loop = asyncio.get_running_loop()
-        next_reclaim = loop.time()
+        self._next_reclaim = 0.0
         while not self.broker.stopping:
-            if self.settings.redeliver_interval_ms and loop.time() >= next_reclaim:
-                next_reclaim = loop.time() + self.settings.redeliver_interval_ms / 1000
+            if self._reclaim_due():
                 await self._reclaim()
             pending = await self._read("0")
             await self._handle(pending or await self._read(">"))
+
+    def _reclaim_due(self) -> bool:
+        now = asyncio.get_running_loop().time()
+        return bool(self.settings.redeliver_interval_ms) and now >= self._next_reclaim
 
     async def _read(self, start: str) -> list[Entry]:
         response: Any = await self.client.xreadgroup(
@@ -280,6 +285,8 @@ class _GroupReader:
 
         Claimed entries join this consumer's pending list and are handled from there.
         """
+        interval = self.settings.redeliver_interval_ms / 1000
+        self._next_reclaim = asyncio.get_running_loop().time() + interval
         response: Any = await self.client.xautoclaim(
             self.stream,
             self.subscription.group,
@@ -298,7 +305,11 @@ class _GroupReader:
             )
 
     async def _handle(self, entries: list[Entry]) -> None:
-        for entry_id, fields in entries:
+        """Handle in order until one fails or reclaiming is due; the rest stay pending here
+        and are read again, after any reclaimed entries older than them."""
+        for index, (entry_id, fields) in enumerate(entries):
+            if index and self._reclaim_due():
+                return
             delivery = _delivery(self.subscription.topic, entry_id, fields)
             try:
                 await self.subscription.handler(delivery)
