@@ -86,10 +86,24 @@ def test_saved_pri_letter_is_used_when_it_still_means_the_priority() -> None:
     assert line == "(E) 2020-01-01 call Sam size:5"
 
 
-def test_saved_pri_letter_is_ignored_when_the_priority_changed() -> None:
-    line = format_line(Todo(priority=Priority.HIGH, tags=["pri:E"]), UTC)
+def test_a_saved_letter_the_priority_left_behind_stays_a_tag_not_the_priority() -> None:
+    todo = Todo(priority=Priority.HIGH, tags=["pri:E"])
 
-    assert line == "(A) 2020-01-01 call Sam"
+    line = format_line(todo, UTC)
+
+    assert line == "(A) 2020-01-01 call Sam @pri:E"
+    assert reimported(todo, UTC).priority is Priority.HIGH
+    assert "pri:E" in reimported(todo, UTC).tags
+
+
+def test_a_due_tag_is_written_so_that_it_reads_back_as_a_tag_not_the_deadline() -> None:
+    todo = Todo(tags=["due:2020-01-01"], deadline=Deadline(day=date(2021, 5, 6)))
+
+    back = reimported(todo, UTC)
+
+    assert format_line(todo, UTC) == "2020-01-01 call Sam @due:2020-01-01 due:2021-05-06"
+    assert back.tags == ["due:2020-01-01"]
+    assert back.deadline == Deadline(day=date(2021, 5, 6))
 
 
 def test_completed_todo_writes_its_saved_letter_once() -> None:

@@ -50,7 +50,7 @@ def format_line(todo: ExportableTodo, zone: tzinfo) -> str:
         *_leading_fields(todo, letter, zone),
         _one_line(todo.title).strip(),
         *_category_token(todo.category),
-        *_tag_tokens(todo.tags),
+        *_tag_tokens(todo.tags, letter),
         *_trailing_tokens(todo, letter, zone),
     ]
     return " ".join(word for word in words if word)
@@ -85,21 +85,32 @@ def _category_token(category: str) -> list[str]:
     return [f"+{_name(category)}"]
 
 
-def _tag_tokens(tags: Sequence[str]) -> list[str]:
-    """`+project` tags first, then plain tags as `@contexts`, then key:value tags."""
+def _tag_tokens(tags: Sequence[str], letter: str | None) -> list[str]:
+    """`+project` tags first, then plain tags as `@contexts`, then key:value tags.
+
+    The saved letter in use is written as the priority instead. A key:value tag that would
+    read back as something else (`due:` as the deadline, another `pri:` as the priority) is
+    written as a context, which reads back as the same tag.
+    """
     projects: list[str] = []
     plain: list[str] = []
     key_values: list[str] = []
+    letter_tag = f"pri:{letter}" if letter else None
     for tag in tags:
         token = _name(tag)
         if len(token) > 1 and token.startswith("+"):
             projects.append(token)
-        elif is_key_value(token):
-            if saved_priority_letter(token) is None:
-                key_values.append(token)
+        elif token == letter_tag:
+            letter_tag = None
+        elif is_key_value(token) and not _read_as_markup(token):
+            key_values.append(token)
         elif token:
             plain.append(f"@{token}")
     return [*projects, *plain, *key_values]
+
+
+def _read_as_markup(token: str) -> bool:
+    return saved_priority_letter(token) is not None or token.startswith("due:")
 
 
 def _trailing_tokens(todo: ExportableTodo, letter: str | None, zone: tzinfo) -> list[str]:
