@@ -27,11 +27,13 @@ class FaultyBroker(InMemoryBroker):
         self.down = False
         self.crash_after_next_publish = False
         self.attempts = 0
+        self.delay_s = 0.0
 
     async def publish(self, messages: Sequence[Message]) -> None:
         self.attempts += 1
         if self.down:
             raise BrokerUnavailable("broker is down")
+        await asyncio.sleep(self.delay_s)
         await super().publish(messages)
         if self.crash_after_next_publish:
             self.crash_after_next_publish = False
@@ -138,6 +140,24 @@ async def test_writes_succeed_while_the_broker_is_down_and_every_event_follows(
     await eventually(delivered, timeout_s=40)
     assert sorted(json.loads(d.value)["subject"] for d in tap.deliveries) == sorted(ids)
     assert await pending(runtime) == 0
+
+
+async def test_stopping_lets_the_pass_in_flight_finish_and_mark_its_events(
+    client: httpx.AsyncClient, runtime: Runtime, broker: FaultyBroker
+) -> None:
+    assert runtime.relay is not None
+    broker.delay_s = 0.5
+    attempts = broker.attempts
+    await client.post("/api/todos", json={"title": "in flight at shutdown"})
+
+    async def publishing() -> bool:
+        return broker.attempts > attempts
+
+    await eventually(publishing)
+    await runtime.relay.stop()
+
+    assert await pending(runtime) == 0
+    assert not runtime.relay.running
 
 
 async def test_a_relay_killed_between_publish_and_mark_redelivers_and_it_is_handled_once(

@@ -17,11 +17,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from todostream.observability.metrics import Metrics
-from todostream.pubsub.broker import Broker, BrokerError, Message
+from todostream.pubsub.broker import Broker, BrokerError, Message, cancel_and_wait
 from todostream.store import outbox
 from todostream.store.tables import OutboxRow
 
 log = logging.getLogger(__name__)
+
+STOP_GRACE_S = 5.0
 
 PRUNE_EVERY = timedelta(minutes=5)
 GAUGES_EVERY = timedelta(seconds=1)
@@ -61,6 +63,7 @@ class OutboxRelay:
         self._retention = retention
         self._clock = clock
         self._wakeup = asyncio.Event()
+        self._stop_requested = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._last_prune = datetime.min.replace(tzinfo=UTC)
@@ -76,20 +79,25 @@ class OutboxRelay:
 
     def start(self) -> None:
         self._stopping = False
+        self._stop_requested.clear()
         self._task = asyncio.create_task(self.run(), name="outbox-relay")
 
     async def stop(self) -> None:
-        """Stop after the current batch; events it had not marked are published again later."""
+        """Stop between passes: a pass in flight may finish, so no query is cut off half-way
+        (SQLite's driver thread would answer a closed loop); past STOP_GRACE_S it is
+        cancelled, and events it had not marked are published again later."""
         self._stopping = True
         self._wakeup.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        self._stop_requested.set()
+        if self._task is None:
+            return
+        finished, _ = await asyncio.wait([self._task], timeout=STOP_GRACE_S)
+        if not finished:
+            await cancel_and_wait([self._task])
+        self._task = None
 
     async def run(self) -> None:
-        """Publish until cancelled, backing off while the broker or database is down."""
+        """Publish until stopped, backing off while the broker or database is down."""
         failures = 0
         while not self._stopping:
             try:
@@ -104,7 +112,7 @@ class OutboxRelay:
                 self._metrics.relay_failures.inc()
                 log.exception("relay pass failed", extra={"failures": failures})
                 await self._refresh_gauges_if_possible()
-                await asyncio.sleep(self._backoff(failures))
+                await self._pause(self._backoff(failures))
                 continue
             if published < self._batch_size:
                 await self._idle()
@@ -143,7 +151,13 @@ class OutboxRelay:
         with contextlib.suppress(Exception):
             await self._record_failure(repr(exc))
         await self._refresh_gauges_if_possible()
-        await asyncio.sleep(delay)
+        await self._pause(delay)
+
+    async def _pause(self, seconds: float) -> None:
+        """Back off for `seconds`, or until asked to stop."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stop_requested.wait()
 
     async def _refresh_gauges_if_possible(self) -> None:
         """While publishing fails the backlog grows: the gauges must show it (the outbox alerts
