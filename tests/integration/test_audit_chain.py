@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import text
@@ -73,6 +73,22 @@ async def test_a_chain_growing_while_it_is_verified_verifies(runtime: Runtime) -
     assert reports
     assert all(report.ok for report in reports), [r.problem for r in reports if not r.ok]
     assert all(report.rows >= 1100 for report in reports)
+
+
+async def test_events_timed_in_any_offset_keep_the_chain_verifiable(runtime: Runtime) -> None:
+    todo = {"id": str(uuid.uuid4()), "title": "from Kolkata"}
+    event = new_todo_event(EventType.CREATED, todo=todo, owner_id="o", version=1, check={})
+    kolkata = timezone(timedelta(hours=5, minutes=30))
+    late = event.model_copy(update={"time": datetime(2025, 6, 1, 12, tzinfo=kolkata)})
+    async with runtime.uow() as uow:
+        await audit_chain.append(uow.session, late, datetime.now(kolkata))
+        await uow.commit()
+    await append_events(runtime, 2)
+
+    report = await verify(runtime)
+
+    assert report.ok, report.problem
+    assert report.rows == 3
 
 
 async def test_an_empty_chain_verifies(runtime: Runtime) -> None:

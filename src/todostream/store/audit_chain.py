@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -54,8 +54,9 @@ async def append(session: AsyncSession, event: CloudEvent, now: datetime) -> Aud
         event_type=event.type,
         todo_id=event.todo_id or "",
         owner_id=event.owner_id,
-        event_time=event.time,
-        recorded_at=now,
+        # Hashed as stored: the column keeps UTC, so an offset the event carried is not kept.
+        event_time=event.time.astimezone(UTC) if event.time else None,
+        recorded_at=now.astimezone(UTC),
         payload=canonical_json(event.model_dump(mode="json", exclude_none=True)),
         prev_hash=head.hash,
     )
