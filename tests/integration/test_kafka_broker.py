@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import func, select
 
 from tests.brokers import Tansu, kafka_component, write_component
@@ -85,6 +86,53 @@ async def test_lag_counts_what_the_group_has_not_committed(broker: KafkaBroker) 
         return len(handled) == 5 and sum((await broker.lag()).values()) == 0
 
     await eventually(caught_up, timeout_s=30)
+
+
+async def test_lag_counts_a_partition_the_group_never_committed(broker: KafkaBroker) -> None:
+    release = asyncio.Event()
+
+    async def hold(delivery: Delivery) -> None:
+        await release.wait()
+
+    broker.subscribe("todo-events", broker.settings.consumer_group, hold)
+    await broker.start()
+    await broker.publish([Message("todo-events", "same-key", f"m{n}".encode()) for n in range(5)])
+
+    async def all_behind() -> bool:
+        return sum((await broker.lag()).values()) == 5
+
+    try:
+        await eventually(all_behind, timeout_s=30)
+    finally:
+        release.set()
+
+
+async def test_topics_get_our_partition_count_even_when_a_consumer_connects_first(
+    broker: KafkaBroker, tansu: Tansu
+) -> None:
+    handled: list[Delivery] = []
+
+    async def keep(delivery: Delivery) -> None:
+        handled.append(delivery)
+
+    broker.subscribe("todo-events", broker.settings.consumer_group, keep)
+    await broker.start()
+    await broker.publish([Message("todo-events", "k", b"proof the consumer has joined")])
+
+    async def consumed() -> bool:
+        return bool(handled)
+
+    await eventually(consumed, timeout_s=30)
+    admin = AIOKafkaAdminClient(bootstrap_servers=tansu.bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(["todo-events", "todo-events-dlq"])
+    finally:
+        await admin.close()
+    assert {topic["topic"]: len(topic["partitions"]) for topic in described} == {
+        "todo-events": 3,
+        "todo-events-dlq": 3,
+    }
 
 
 async def test_a_consumer_recovers_from_an_unexpected_error_and_redelivers(

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -115,12 +115,6 @@ class KafkaBroker(Broker):
         An unreachable Kafka does not stop the process: consumers keep reconnecting, publishing
         connects on first use (the outbox holds the events meanwhile), and /readyz says so.
         """
-        for subscription in self.subscriptions:
-            consumer = _GroupConsumer(self.settings, subscription, self._redeliver_delay)
-            self._consumers.append(consumer)
-            self._tasks.append(
-                asyncio.create_task(consumer.run(), name=f"kafka-{subscription.group}")
-            )
         try:
             await self._connect()
         except BrokerUnavailable as exc:
@@ -128,6 +122,20 @@ class KafkaBroker(Broker):
                 "Kafka unreachable at start; will connect when it answers",
                 extra={"brokers": self.settings.brokers, "error": str(exc)},
             )
+        for subscription in self.subscriptions:
+            consumer = _GroupConsumer(
+                self.settings, subscription, self._redeliver_delay, self._prepare_topics
+            )
+            self._consumers.append(consumer)
+            self._tasks.append(
+                asyncio.create_task(consumer.run(), name=f"kafka-{subscription.group}")
+            )
+
+    async def _prepare_topics(self) -> None:
+        """Make our topics before a consumer subscribes: a broker that creates topics on first
+        use (tansu) would otherwise give them its own partition count."""
+        if self.settings.create_topics:
+            await self.ensure_topics()
 
     async def _connect(self) -> None:
         if self.settings.create_topics:
@@ -242,10 +250,17 @@ class KafkaBroker(Broker):
 class _GroupConsumer:
     """One member of a consumer group: partitions in parallel, messages in order within each."""
 
-    def __init__(self, settings: KafkaSettings, subscription: Subscription, delay: float) -> None:
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        subscription: Subscription,
+        delay: float,
+        prepare: Callable[[], Awaitable[None]],
+    ) -> None:
         self.settings = settings
         self.subscription = subscription
         self.delay = delay
+        self.prepare = prepare
         self.consumer: AIOKafkaConsumer | None = None
         self.stopping = False
 
@@ -258,7 +273,7 @@ class _GroupConsumer:
         while not self.stopping:
             try:
                 await self._consume()
-            except KafkaError as exc:
+            except (KafkaError, BrokerError) as exc:
                 log.warning(
                     "Kafka consumer lost its broker; reconnecting",
                     extra={"group": self.subscription.group, "error": repr(exc)},
@@ -274,6 +289,7 @@ class _GroupConsumer:
                 await self._close()
 
     async def _consume(self) -> None:
+        await self.prepare()
         self.consumer = AIOKafkaConsumer(
             self.subscription.topic,
             bootstrap_servers=self.settings.brokers,
@@ -324,9 +340,17 @@ class _GroupConsumer:
             if highwater is None:
                 continue
             committed = await consumer.committed(tp)
-            position = highwater if committed is None else committed
+            position = committed if committed is not None else await self._start_of(tp, highwater)
             result[(self.subscription.group, tp.topic, tp.partition)] = max(highwater - position, 0)
         return result
+
+    async def _start_of(self, tp: TopicPartition, highwater: int) -> int:
+        """Where a group that never committed on `tp` begins: the log's start when it reads
+        from the oldest message (all of it is behind), else the end."""
+        assert self.consumer is not None
+        if self.settings.initial_offset != "earliest":
+            return highwater
+        return int((await self.consumer.beginning_offsets([tp]))[tp])
 
     async def _close(self) -> None:
         if self.consumer is not None:
