@@ -14,7 +14,7 @@ from tests.helpers import eventually, make_settings
 from todostream.api.app import create_app
 from todostream.bootstrap import ALL_ROLES, Role, Runtime, build_runtime
 from todostream.consumers.runner import Outcome
-from todostream.pubsub.broker import BrokerUnavailable, Delivery, Message
+from todostream.pubsub.broker import BrokerUnavailable, Delivery, Message, MessageRejected
 from todostream.pubsub.memory import InMemoryBroker
 from todostream.store.tables import AuditRow, NotificationRow, OutboxRow
 
@@ -28,11 +28,15 @@ class FaultyBroker(InMemoryBroker):
         self.crash_after_next_publish = False
         self.attempts = 0
         self.delay_s = 0.0
+        self.largest_event = 1 << 30
 
     async def publish(self, messages: Sequence[Message]) -> None:
         self.attempts += 1
         if self.down:
             raise BrokerUnavailable("broker is down")
+        for message in messages:
+            if message.topic == "todo-events" and len(message.value) > self.largest_event:
+                raise MessageRejected(f"{len(message.value)} bytes is over the limit")
         await asyncio.sleep(self.delay_s)
         await super().publish(messages)
         if self.crash_after_next_publish:
@@ -140,6 +144,32 @@ async def test_writes_succeed_while_the_broker_is_down_and_every_event_follows(
     await eventually(delivered, timeout_s=40)
     assert sorted(json.loads(d.value)["subject"] for d in tap.deliveries) == sorted(ids)
     assert await pending(runtime) == 0
+
+
+async def test_an_event_the_broker_refuses_is_parked_and_the_events_after_it_still_flow(
+    client: httpx.AsyncClient, runtime: Runtime, broker: FaultyBroker, tap: Tap
+) -> None:
+    broker.largest_event = 4000
+    big = await client.post("/api/todos", json={"title": "big", "description": "d" * 5000})
+    small = await client.post("/api/todos", json={"title": "small"})
+
+    async def small_delivered() -> bool:
+        return any(json.loads(d.value)["subject"] == small.json()["id"] for d in tap.deliveries)
+
+    await eventually(small_delivered)
+    [parked] = broker.retained("todo-events-dlq")
+    assert json.loads(parked.value)["subject"] == big.json()["id"]
+    assert "over the limit" in dict(parked.headers)["dlq_error"]
+    assert await pending(runtime) == 0
+    async with runtime.sessions() as session:
+        errors = (await session.scalars(select(OutboxRow.last_error))).all()
+    assert [error for error in errors if error] == [
+        "refused by the broker, parked on the dead-letter topic"
+    ]
+    rejected = runtime.metrics.registry.get_sample_value(
+        "todo_outbox_rejected_total", {"topic": "todo-events"}
+    )
+    assert rejected == 1
 
 
 async def test_stopping_lets_the_pass_in_flight_finish_and_mark_its_events(

@@ -35,17 +35,17 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
-from todostream.domain.events import MAX_ID_LENGTH, CloudEvent, EventType, dead_letter_topic
+from todostream.domain.events import MAX_ID_LENGTH, CloudEvent, EventType
 from todostream.observability.metrics import Metrics
 from todostream.observability.tracing import request_id_var, traceparent_var
-from todostream.pubsub.broker import Broker, BrokerError, Delivery, Message, MessageRejected
+from todostream.pubsub.broker import Broker, Delivery, Message
+from todostream.pubsub.dead_letter import dead_letter, park
 from todostream.store.tables import AppliedVersionRow, ProcessedEventRow
 from todostream.store.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 EVENT_TYPES = frozenset(EventType)
-DLQ_VALUE_LIMIT = 64 * 1024
 
 
 class Outcome(StrEnum):
@@ -228,18 +228,18 @@ class ConsumerRunner:
         A parked event counts as processed, so a redelivery (or a replay after a restart)
         does not park it a second time.
         """
-        headers = (
-            *delivery.headers,
-            ("dlq_error", repr(exc)[:1000]),
-            ("dlq_original_topic", delivery.topic),
-            ("dlq_partition", str(delivery.partition)),
-            ("dlq_position", delivery.position),
-            ("dlq_attempts", str(attempts)),
-            ("dlq_consumer", self._handler.name),
-        )
-        target = dead_letter_topic(delivery.topic)
-        message = Message(target, delivery.key or "", delivery.value, headers)
-        parked = await self._park(message)
+        why = {
+            "error": repr(exc)[:1000],
+            "original_topic": delivery.topic,
+            "partition": str(delivery.partition),
+            "position": delivery.position,
+            "attempts": str(attempts),
+            "consumer": self._handler.name,
+        }
+        original = Message(delivery.topic, delivery.key or "", delivery.value, delivery.headers)
+        message = dead_letter(original, why)
+        target = message.topic
+        parked = await park(self._broker, message)
         log.error(
             "message dead-lettered"
             if parked
@@ -251,40 +251,6 @@ class ConsumerRunner:
         self._metrics.events_processed.labels(self.service, event_type, Outcome.DEAD_LETTERED).inc()
         if event is not None:
             await self._mark_processed(event)
-
-    async def _park(self, message: Message) -> bool:
-        """Publish to the dead-letter topic; False if the broker refuses even a cut copy.
-
-        A broker error raises, so the delivery is retried later. A message the broker refuses
-        as such (grown too large by the error headers, say) is sent again with its value cut
-        to DLQ_VALUE_LIMIT bytes; one refused even then is dropped, because holding it would
-        stop its partition for good.
-        """
-        try:
-            await self._broker.publish([message])
-            return True
-        except MessageRejected as exc:
-            log.warning(
-                "dead-letter topic refused the message; sending it cut short",
-                extra={"error": repr(exc), "size": len(message.value)},
-            )
-        except BrokerError:
-            log.warning("dead-letter topic unavailable; the message stays unacknowledged")
-            raise
-        cut = Message(
-            message.topic,
-            message.key[: MAX_ID_LENGTH * 4],
-            message.value[:DLQ_VALUE_LIMIT],
-            (
-                *((name, value) for name, value in message.headers if name.startswith("dlq_")),
-                ("dlq_truncated", str(len(message.value))),
-            ),
-        )
-        try:
-            await self._broker.publish([cut])
-        except MessageRejected:
-            return False
-        return True
 
     async def _mark_processed(self, event: CloudEvent) -> None:
         async with self._uow() as uow:

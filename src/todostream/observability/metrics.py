@@ -78,6 +78,12 @@ class Metrics:
             "Relay batches the broker did not acknowledge.",
             registry=registry,
         )
+        self.outbox_rejected = Counter(
+            "todo_outbox_rejected_total",
+            "Events the broker refused as such (too large, say), parked on a dead-letter topic.",
+            ["topic"],
+            registry=registry,
+        )
 
     def _consumer_metrics(self, registry: CollectorRegistry) -> None:
         self.notifications_sent = Counter(

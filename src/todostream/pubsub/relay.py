@@ -11,13 +11,20 @@ import contextlib
 import json
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from todostream.observability.metrics import Metrics
-from todostream.pubsub.broker import Broker, BrokerError, Message, cancel_and_wait
+from todostream.pubsub.broker import (
+    Broker,
+    BrokerError,
+    Message,
+    MessageRejected,
+    cancel_and_wait,
+)
+from todostream.pubsub.dead_letter import dead_letter, park
 from todostream.store import outbox
 from todostream.store.tables import OutboxRow
 
@@ -134,12 +141,34 @@ class OutboxRelay:
             rows = await outbox.claim_batch(session, self._batch_size)
             if not rows:
                 return 0
-            await self._broker.publish([message_of(row) for row in rows])
+            try:
+                await self._broker.publish([message_of(row) for row in rows])
+            except MessageRejected:
+                await self._publish_one_by_one(session, rows)
             await outbox.mark_published(session, [row.id for row in rows], self._clock())
         for row in rows:
             self._metrics.events_published.labels(event_type=row.event_type).inc()
         log.debug("published events", extra={"count": len(rows), "last_id": rows[-1].id})
         return len(rows)
+
+    async def _publish_one_by_one(self, session: AsyncSession, rows: Sequence[OutboxRow]) -> None:
+        """Find the events the broker refuses as such (too large, say) and park them, cut
+        short, on their dead-letter topic: one event no broker takes must not hold back every
+        event after it. The row keeps the whole event and says where it went."""
+        for row in rows:
+            message = message_of(row)
+            try:
+                await self._broker.publish([message])
+            except MessageRejected as exc:
+                why = {"error": repr(exc)[:1000], "original_topic": row.topic, "relay": "outbox"}
+                parked = await park(self._broker, dead_letter(message, why))
+                outcome = "parked on the dead-letter topic" if parked else "dropped"
+                await outbox.record_failure(session, [row.id], f"refused by the broker, {outcome}")
+                self._metrics.outbox_rejected.labels(topic=row.topic).inc()
+                log.error(
+                    "event refused by the broker",
+                    extra={"event_id": row.event_id, "topic": row.topic, "outcome": outcome},
+                )
 
     async def _note_failure(self, exc: Exception, failures: int) -> None:
         self._metrics.relay_failures.inc()
