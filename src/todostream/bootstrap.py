@@ -204,7 +204,7 @@ def _consumers(
     policy = RetryPolicy(
         max_attempts=settings.consumer_max_attempts,
         backoff_ms=settings.consumer_retry_backoff_ms,
-        gap_wait_ms=settings.consumer_gap_wait_ms,
+        gap_wait_ms=0 if broker.ordered_per_key else settings.consumer_gap_wait_ms,
         transient_attempts=settings.consumer_max_attempts if pushed else None,
     )
     handlers: dict[Role, EventHandler] = {

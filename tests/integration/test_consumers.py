@@ -280,6 +280,29 @@ async def test_a_gap_is_applied_after_the_wait_and_the_late_event_is_still_handl
     assert applied == {"notification": 3, "audit": 3}
 
 
+class TestOnABrokerOrderedPerKey:
+    """As on Kafka: one todo's events sit in one partition, read in order by one member."""
+
+    @pytest.fixture
+    def broker(self) -> InMemoryBroker:
+        ordered = InMemoryBroker(redeliver_delay_ms=10)
+        ordered.ordered_per_key = True
+        return ordered
+
+    async def test_a_gap_is_applied_at_once_since_waiting_could_not_fill_it(
+        self, runtime: Runtime
+    ) -> None:
+        audit = runtime.consumers["audit"]
+        todo_id = str(uuid.uuid4())
+        first, third = event(EventType.CREATED, todo_id, 1), event(EventType.UPDATED, todo_id, 3)
+
+        for message in (first, third):
+            await audit(Delivery("todo-events", todo_id, message.value))
+
+        assert processed(runtime, "audit", "todo_updated", Outcome.GAP) == 1
+        assert processed(runtime, "audit", "todo_updated", Outcome.RETRY) == 0
+
+
 async def test_a_refused_update_does_not_move_the_applied_version(runtime: Runtime) -> None:
     """A blocked update carries the unchanged todo's version: applied, but not a step."""
     audit = runtime.consumers["audit"]

@@ -8,7 +8,8 @@ no-op) and the todo version it brings (so order can be checked):
   applied without moving the version.
 - version > last + 1 (a gap: an earlier event has not been applied yet): retried with
   backoff for up to `gap_wait`, because the earlier event may still be in flight on another
-  consumer; after that it is applied anyway and counted as `gap`.
+  consumer; after that it is applied anyway and counted as `gap`. On a broker that keeps one
+  key's messages in one partition (Kafka) nothing else can be in flight, so the wait is 0.
 - version <= last (stale: a newer state is already applied, and this one arrives late, say
   reclaimed from a Redis consumer that died holding it): applied all the same, so no
   notification or audit record is lost, and counted as `stale`; the version never moves

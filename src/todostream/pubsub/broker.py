@@ -72,9 +72,13 @@ class Broker(ABC):
     """A pub/sub backend named by a component file. Subscribe before `start()`.
 
     `durable` is False for a broker that forgets what it holds when the process ends.
+    `ordered_per_key` is True for a broker that hands one key's messages, in order, to one
+    member of a group at a time: a version gap there is never filled by waiting, since the
+    missing event could only come later in the same partition.
     """
 
     durable = True
+    ordered_per_key = False
 
     def __init__(self) -> None:
         self.subscriptions: list[Subscription] = []

@@ -100,6 +100,8 @@ class KafkaSettings:
 
 
 class KafkaBroker(Broker):
+    ordered_per_key = True
+
     def __init__(self, component: Component, *, redeliver_delay_ms: int = 1000) -> None:
         super().__init__()
         self.settings = KafkaSettings(component)
