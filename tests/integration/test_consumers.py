@@ -179,6 +179,12 @@ def reshaped(change: Callable[[dict[str, Any]], object]) -> bytes:
 
 POISON = {
     "naive time": reshaped(lambda body: body.update(time="2026-12-04T10:00:00")),
+    "time before year 1 in UTC": reshaped(
+        lambda body: body.update(time="0001-01-01T00:30:00+05:30")
+    ),
+    "time after year 9999 in UTC": reshaped(
+        lambda body: body.update(time="9999-12-31T23:00:00-05:00")
+    ),
     "unknown type": reshaped(lambda body: body.update(type="todo_exploded")),
     "id over 64 characters": reshaped(lambda body: body.update(id="x" * 65)),
     "no todo": reshaped(lambda body: body.update(subject=None, data={"version": 1})),

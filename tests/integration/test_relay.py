@@ -163,9 +163,10 @@ async def test_an_event_the_broker_refuses_is_parked_and_the_events_after_it_sti
     assert await pending(runtime) == 0
     async with runtime.sessions() as session:
         errors = (await session.scalars(select(OutboxRow.last_error))).all()
-    assert [error for error in errors if error] == [
-        "refused by the broker, parked on the dead-letter topic"
-    ]
+    [error] = [error for error in errors if error]
+    assert error.startswith("refused by the broker (MessageRejected(")
+    assert "over the limit" in error
+    assert error.endswith("), parked on the dead-letter topic")
     rejected = runtime.metrics.registry.get_sample_value(
         "todo_outbox_rejected_total", {"topic": "todo-events"}
     )

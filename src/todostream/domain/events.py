@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 EVENT_SOURCE = "todostream/api"
 TODO_EVENTS_TOPIC = "todo-events"
@@ -58,6 +58,17 @@ class CloudEvent(BaseModel):
     traceparent: str | None = None
     requestid: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("time")
+    @classmethod
+    def _representable_in_utc(cls, value: datetime | None) -> datetime | None:
+        """Times are stored in UTC; one that falls outside years 1-9999 there cannot be."""
+        if value is not None:
+            try:
+                value.astimezone(UTC)
+            except OverflowError:
+                raise ValueError("time is out of range once converted to UTC") from None
+        return value
 
     @property
     def todo_id(self) -> str | None:

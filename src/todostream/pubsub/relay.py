@@ -163,7 +163,8 @@ class OutboxRelay:
                 why = {"error": repr(exc)[:1000], "original_topic": row.topic, "relay": "outbox"}
                 parked = await park(self._broker, dead_letter(message, why))
                 outcome = "parked on the dead-letter topic" if parked else "dropped"
-                await outbox.record_failure(session, [row.id], f"refused by the broker, {outcome}")
+                reason = f"refused by the broker ({exc!r}), {outcome}"
+                await outbox.record_failure(session, [row.id], reason)
                 self._metrics.outbox_rejected.labels(topic=row.topic).inc()
                 log.error(
                     "event refused by the broker",
