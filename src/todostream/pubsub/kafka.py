@@ -109,7 +109,7 @@ class KafkaBroker(Broker):
         self._producer: AIOKafkaProducer | None = None
         self._consumers: list[_GroupConsumer] = []
         self._tasks: list[asyncio.Task[None]] = []
-        self._recheck_topics = False
+        self._topics_ready = False
 
     async def start(self) -> None:
         """Begin consuming, and connect the producer if Kafka answers.
@@ -133,15 +133,18 @@ class KafkaBroker(Broker):
                 asyncio.create_task(consumer.run(), name=f"kafka-{subscription.group}")
             )
 
-    async def _prepare_topics(self) -> None:
-        """Make our topics before a consumer subscribes: a broker that creates topics on first
-        use (tansu) would otherwise give them its own partition count."""
-        if self.settings.create_topics:
+    async def _prepare_topics(self, recheck: bool = False) -> None:
+        """Make our topics before anyone publishes or subscribes, once, and again after the
+        broker failed us: one that creates topics on first use (tansu) would give them its own
+        partition count, and one that lost its state has none."""
+        if recheck:
+            self._topics_ready = False
+        if self.settings.create_topics and not self._topics_ready:
             await self.ensure_topics()
+            self._topics_ready = True
 
     async def _connect(self) -> None:
-        if self.settings.create_topics:
-            await self.ensure_topics()
+        await self._prepare_topics()
         producer = AIOKafkaProducer(
             bootstrap_servers=self.settings.brokers,
             client_id=self.settings.client_id,
@@ -207,9 +210,8 @@ class KafkaBroker(Broker):
         """
         if self._producer is None:
             await self._connect()
-        elif self._recheck_topics and self.settings.create_topics:
-            await self.ensure_topics()
-        self._recheck_topics = False
+        else:
+            await self._prepare_topics()
         assert self._producer is not None
         try:
             pending = [
@@ -225,7 +227,7 @@ class KafkaBroker(Broker):
         except TOO_LARGE as exc:
             raise MessageRejected(f"Kafka refused a message as too large: {exc!r}") from exc
         except KafkaError as exc:
-            self._recheck_topics = True
+            self._topics_ready = False
             error = BrokerUnavailable if getattr(exc, "retriable", True) else BrokerError
             raise error(f"Kafka did not acknowledge: {exc!r}") from exc
 
@@ -257,12 +259,13 @@ class _GroupConsumer:
         settings: KafkaSettings,
         subscription: Subscription,
         delay: float,
-        prepare: Callable[[], Awaitable[None]],
+        prepare: Callable[[bool], Awaitable[None]],
     ) -> None:
         self.settings = settings
         self.subscription = subscription
         self.delay = delay
         self.prepare = prepare
+        self.lost_broker = False
         self.consumer: AIOKafkaConsumer | None = None
         self.stopping = False
 
@@ -276,6 +279,7 @@ class _GroupConsumer:
             try:
                 await self._consume()
             except (KafkaError, BrokerError) as exc:
+                self.lost_broker = True
                 log.warning(
                     "Kafka consumer lost its broker; reconnecting",
                     extra={"group": self.subscription.group, "error": repr(exc)},
@@ -291,7 +295,8 @@ class _GroupConsumer:
                 await self._close()
 
     async def _consume(self) -> None:
-        await self.prepare()
+        await self.prepare(self.lost_broker)
+        self.lost_broker = False
         self.consumer = AIOKafkaConsumer(
             self.subscription.topic,
             bootstrap_servers=self.settings.brokers,

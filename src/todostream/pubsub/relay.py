@@ -185,9 +185,7 @@ class OutboxRelay:
 
     async def _pause(self, seconds: float) -> None:
         """Back off for `seconds`, or until asked to stop."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._stop_requested.wait()
+        await _wait_at_most(self._stop_requested, seconds)
 
     async def _refresh_gauges_if_possible(self) -> None:
         """While publishing fails the backlog grows: the gauges must show it (the outbox alerts
@@ -206,9 +204,7 @@ class OutboxRelay:
         return random.uniform(self._poll_interval, max(self._poll_interval, ceiling))
 
     async def _idle(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._poll_interval):
-                await self._wakeup.wait()
+        await _wait_at_most(self._wakeup, self._poll_interval)
         self._wakeup.clear()
 
     async def _maintain(self) -> None:
@@ -224,3 +220,9 @@ class OutboxRelay:
                 await outbox.prune_published(session, now - self._retention)
         self._metrics.outbox_pending.set(backlog.pending)
         self._metrics.outbox_oldest_age.set(backlog.oldest_age(now).total_seconds())
+
+
+async def _wait_at_most(event: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
